@@ -1,0 +1,310 @@
+#!/usr/bin/env bash
+# Builds pmemfs three ways and runs its tests, then checks the man page.
+#
+#   build-ci    plain build (debugoptimized)   every test: unit, mount, fuzz, and any other suite
+#   build-asan  -Db_sanitize=address,undefined suites unit, fuzz and mount
+#   build-tsan  -Db_sanitize=thread            suite unit only
+#
+# Why mount tests are not run under TSan: the daemon links libfuse3, which is
+# not instrumented, so TSan both slows the daemon's request loop several times
+# over (mount tests then hit their timeouts on 2 cores) and reports races
+# inside libfuse it cannot see the synchronisation of. The library's
+# concurrency (the fault path, the allocator, the journal lanes) is exercised
+# in-process by the unit tests, which TSan does see whole.
+#
+# A suite with no tests yet is reported and skipped, not failed.
+# A missing /dev/fuse skips the mount suite with a warning, except under CI=true,
+# where it is a failure.
+#
+# Environment:
+#   BUILDS="ci asan tsan"  which builds to run (default all three)
+#   JOBS=2                 ninja -j and meson test --num-processes
+#   ASAN_MOUNT=1           run the mount suite in the ASan build too (0 = skip)
+#
+# The last line printed is "N passed, N failed": every meson test result of
+# every run, plus one entry per other check (each build, the man page check,
+# /dev/fuse under CI, the TSan self-check). The exit status is non-zero when
+# anything failed.
+set -uo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo" || exit 1
+
+BUILDS=${BUILDS:-ci asan tsan}
+JOBS=${JOBS:-2}
+ASAN_MOUNT=${ASAN_MOUNT:-1}
+CI=${CI:-false}
+
+passed=0
+failed=0
+skipped=0
+failures=()
+
+say() { printf '\n==> %s\n' "$*"; }
+ok() { passed=$((passed + 1)); }
+fail() {
+  failed=$((failed + 1))
+  failures+=("$1")
+  echo "FAILED: $1" >&2
+}
+
+summary() {
+  echo
+  if ((${#failures[@]})); then
+    echo "Failures:"
+    printf '  %s\n' "${failures[@]}"
+  fi
+  ((skipped)) && echo "($skipped tests skipped)"
+  echo "$passed passed, $failed failed"
+  ((failed == 0))
+  exit $?
+}
+
+# --- dependencies ------------------------------------------------------------
+say "dependencies"
+if ! bash scripts/install-deps.sh; then
+  fail "scripts/install-deps.sh"
+  summary
+fi
+
+# --- /dev/fuse ---------------------------------------------------------------
+have_fuse=1
+if [[ ! -c /dev/fuse ]]; then
+  modprobe fuse >/dev/null 2>&1 || true
+fi
+if [[ ! -c /dev/fuse ]]; then
+  have_fuse=0
+  if [[ "$CI" == true ]]; then
+    fail "/dev/fuse is missing (CI=true): mount tests cannot run"
+  else
+    echo "warning: /dev/fuse is missing; the mount suite is skipped" >&2
+  fi
+fi
+
+# --- TSan self-check ---------------------------------------------------------
+# TSan maps its shadow memory at fixed addresses; kernels with high ASLR
+# entropy (vm.mmap_rnd_bits > 28, as on some 6.x kernels) can place libraries
+# there and every TSan binary then dies with "unexpected memory mapping".
+# Check with a tiny threaded program, and if it fails, run the TSan tests under
+# `setarch -R` (no randomisation; inherited by every child meson starts), and as
+# a last resort lower vm.mmap_rnd_bits to 28 for the duration of the run.
+tsan_wrap=()
+restore_rnd_bits=""
+restore() {
+  if [[ -n "$restore_rnd_bits" ]]; then
+    sysctl -q -w vm.mmap_rnd_bits="$restore_rnd_bits" || true
+  fi
+  [[ -n "${probe_dir:-}" ]] && rm -rf "$probe_dir"
+}
+trap restore EXIT
+
+tsan_check() {
+  probe_dir=$(mktemp -d)
+  cat >"$probe_dir/t.cc" <<'EOF'
+#include <thread>
+int main() {
+  int x = 0;
+  std::thread t([&] { x = 1; });
+  t.join();
+  return x == 1 ? 0 : 1;
+}
+EOF
+  if ! "${CXX:-c++}" -std=c++20 -fsanitize=thread -g "$probe_dir/t.cc" -o "$probe_dir/t" -pthread \
+      >"$probe_dir/log" 2>&1; then
+    cat "$probe_dir/log" >&2
+    return 1
+  fi
+  if "$probe_dir/t" >"$probe_dir/log" 2>&1; then
+    echo "TSan binaries run as they are"
+    return 0
+  fi
+  if setarch "$(uname -m)" -R "$probe_dir/t" >/dev/null 2>&1; then
+    echo "TSan binaries need ASLR off here: TSan tests run under setarch -R"
+    tsan_wrap=(setarch "$(uname -m)" -R)
+    return 0
+  fi
+  local bits
+  bits=$(cat /proc/sys/vm/mmap_rnd_bits 2>/dev/null || echo "")
+  if [[ -n "$bits" ]] && ((bits > 28)) && sysctl -q -w vm.mmap_rnd_bits=28 2>/dev/null; then
+    restore_rnd_bits=$bits
+    if "$probe_dir/t" >/dev/null 2>&1; then
+      echo "TSan binaries need vm.mmap_rnd_bits<=28: lowered from $bits for this run"
+      return 0
+    fi
+  fi
+  cat "$probe_dir/log" >&2
+  return 1
+}
+
+tsan_usable=1
+if [[ " $BUILDS " == *" tsan "* ]]; then
+  say "TSan self-check"
+  if ! tsan_check; then
+    tsan_usable=0
+    fail "TSan binaries cannot run on this machine (see the message above)"
+  fi
+fi
+
+# --- helpers -----------------------------------------------------------------
+
+# configure DIR OPTIONS...: sets the build up, or reconfigures one that exists.
+configure() {
+  local dir=$1
+  shift
+  if [[ -f "$dir/meson-private/coredata.dat" ]]; then
+    meson setup --reconfigure "$dir" "$@"
+  else
+    rm -rf "$dir"
+    meson setup "$dir" "$@"
+  fi
+}
+
+# suite_count DIR SUITE: how many tests the build defines in SUITE.
+suite_count() {
+  meson introspect --tests "$1" | python3 -c '
+import json, sys
+suite = sys.argv[1]
+tests = json.load(sys.stdin)
+print(sum(1 for t in tests if any(s.split(":")[-1] == suite for s in t["suite"])))
+' "$2"
+}
+
+# run_tests DIR LABEL TIMEOUT_MULT WRAP... -- MESON_TEST_ARGS...
+# Runs meson test and adds its results (from the JSON test log) to the totals.
+run_tests() {
+  local dir=$1 label=$2 mult=$3
+  shift 3
+  local wrap=()
+  while [[ "$1" != -- ]]; do
+    wrap+=("$1")
+    shift
+  done
+  shift
+  local logbase="testlog-${label// /-}"
+  rm -f "$dir/meson-logs/$logbase.json"
+  say "$dir: meson test $label"
+  "${wrap[@]}" meson test -C "$dir" --no-rebuild --print-errorlogs --num-processes "$JOBS" \
+    --timeout-multiplier "$mult" --logbase "$logbase" "$@"
+  local rc=$?
+  local counts
+  counts=$(python3 - "$dir/meson-logs/$logbase.json" <<'EOF'
+import json, os, sys
+p = f = s = 0
+path = sys.argv[1]
+if os.path.exists(path):
+    for line in open(path):
+        line = line.strip()
+        if not line:
+            continue
+        r = json.loads(line)["result"]
+        if r in ("OK", "EXPECTEDFAIL"):
+            p += 1
+        elif r == "SKIP":
+            s += 1
+        else:  # FAIL, UNEXPECTEDPASS, TIMEOUT, ERROR, ...
+            f += 1
+print(p, f, s)
+EOF
+  )
+  local p f s
+  read -r p f s <<<"$counts"
+  passed=$((passed + p))
+  skipped=$((skipped + s))
+  if ((f > 0)); then
+    failed=$((failed + f))
+    failures+=("$dir: $f test(s) failed in $label (see the log above)")
+  elif ((rc != 0)); then
+    fail "$dir: meson test $label exited $rc with no failed test recorded"
+  fi
+}
+
+# test_build NAME DIR TIMEOUT_MULT "SUITES" WRAP...
+# SUITES "*" means every test of the build.
+test_build() {
+  local name=$1 dir=$2 mult=$3 suites=$4
+  shift 4
+  local wrap=("$@")
+  local opts=()
+  case $name in
+    ci) opts=(-Db_sanitize=none) ;;
+    asan) opts=(-Db_sanitize=address,undefined) ;;
+    tsan) opts=(-Db_sanitize=thread) ;;
+  esac
+
+  say "$dir: configure and build (${opts[*]})"
+  local t0=$SECONDS
+  if ! configure "$dir" "${opts[@]}" || ! ninja -C "$dir" -j"$JOBS"; then
+    fail "$dir: build failed"
+    return
+  fi
+  ok
+  echo "$dir built in $((SECONDS - t0))s"
+
+  local args=() s n any=0
+  if [[ "$suites" == "*" ]]; then
+    # Everything, but the mount suite only when /dev/fuse is there.
+    if ((!have_fuse)); then
+      args+=(--no-suite mount)
+    fi
+    run_tests "$dir" "all" "$mult" "${wrap[@]}" -- "${args[@]}"
+    return
+  fi
+  for s in $suites; do
+    n=$(suite_count "$dir" "$s") || n=0
+    if ((n == 0)); then
+      echo "$dir: suite '$s' has no tests yet"
+      continue
+    fi
+    if [[ "$s" == mount ]] && ((!have_fuse)); then
+      echo "$dir: suite 'mount' skipped: no /dev/fuse"
+      continue
+    fi
+    args+=(--suite "$s")
+    any=1
+  done
+  if ((any)); then
+    run_tests "$dir" "${suites// /+}" "$mult" "${wrap[@]}" -- "${args[@]}"
+  fi
+}
+
+# --- the builds --------------------------------------------------------------
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1:abort_on_error=1:print_summary=1}
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:halt_on_error=1:abort_on_error=1:print_summary=1}
+export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
+
+start=$SECONDS
+for b in $BUILDS; do
+  case $b in
+    ci) test_build ci build-ci 1 "*" ;;
+    asan)
+      suites="unit fuzz"
+      ((ASAN_MOUNT)) && suites+=" mount"
+      test_build asan build-asan 3 "$suites"
+      ;;
+    tsan)
+      if ((tsan_usable)); then
+        test_build tsan build-tsan 5 "unit" "${tsan_wrap[@]}"
+      fi
+      ;;
+    *) fail "unknown build '$b' in BUILDS (use ci, asan, tsan)" ;;
+  esac
+done
+
+# --- man page ----------------------------------------------------------------
+say "man page: groff -man -ww -z pmemfs.8"
+if [[ ! -f pmemfs.8 ]]; then
+  fail "pmemfs.8 is missing"
+else
+  warnings=$(groff -man -ww -z pmemfs.8 2>&1)
+  if [[ -n "$warnings" ]]; then
+    echo "$warnings" >&2
+    fail "pmemfs.8: groff printed warnings"
+  else
+    echo "no warnings"
+    ok
+  fi
+fi
+
+echo
+echo "total time $((SECONDS - start))s"
+summary
