@@ -90,6 +90,7 @@ fi
 # a last resort lower vm.mmap_rnd_bits to 28 for the duration of the run.
 tsan_wrap=()
 restore_rnd_bits=""
+# shellcheck disable=SC2317  # called by the EXIT trap
 restore() {
   if [[ -n "$restore_rnd_bits" ]]; then
     sysctl -q -w vm.mmap_rnd_bits="$restore_rnd_bits" || true
@@ -227,7 +228,7 @@ test_build() {
   local opts=()
   case $name in
     ci) opts=(-Db_sanitize=none) ;;
-    asan) opts=(-Db_sanitize=address,undefined) ;;
+    asan) opts=("-Db_sanitize=address,undefined") ;;
     tsan) opts=(-Db_sanitize=thread) ;;
   esac
 
@@ -240,7 +241,7 @@ test_build() {
   ok
   echo "$dir built in $((SECONDS - t0))s"
 
-  local args=() s n any=0
+  local args=() chosen=() s n
   if [[ "$suites" == "*" ]]; then
     # Everything, but the mount suite only when /dev/fuse is there.
     if ((!have_fuse)); then
@@ -260,10 +261,12 @@ test_build() {
       continue
     fi
     args+=(--suite "$s")
-    any=1
+    chosen+=("$s")
   done
-  if ((any)); then
-    run_tests "$dir" "${suites// /+}" "$mult" "${wrap[@]}" -- "${args[@]}"
+  if ((${#chosen[@]})); then
+    local label
+    label=$(IFS=+; echo "${chosen[*]}")
+    run_tests "$dir" "$label" "$mult" "${wrap[@]}" -- "${args[@]}"
   fi
 }
 
