@@ -1,0 +1,168 @@
+// pmemfs: the daemon. Parses arguments, checks them before anything else,
+// goes to the background (unless -f), opens the pool, mounts, serves until
+// umount or SIGTERM, then makes the pool durable and marks it clean.
+#include <fuse_lowlevel.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include "fuse/daemonize.h"
+#include "fuse/log.h"
+#include "fuse/options.h"
+#include "fuse/session.h"
+#include "pmemfs/filesystem.h"
+
+#ifndef PMEMFS_VERSION
+#define PMEMFS_VERSION "unknown"
+#endif
+
+namespace pmemfs::daemon {
+namespace {
+
+std::string real_path(const std::string& p, std::string& error, const char* what) {
+  char buf[PATH_MAX];
+  if (!realpath(p.c_str(), buf)) {
+    error = std::string(what) + " " + p + ": " + strerror(errno);
+    return {};
+  }
+  return buf;
+}
+
+// Returns an error message, or "" when the source may be a pool.
+std::string check_source(const std::string& source) {
+  struct stat st {};
+  if (stat(source.c_str(), &st) != 0) return "source " + source + ": " + strerror(errno);
+  if (!S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode) && !S_ISBLK(st.st_mode))
+    return "source " + source + " is neither a pool file nor a pmem device";
+  return {};
+}
+
+std::string check_mountpoint(const std::string& mnt) {
+  struct stat st {}, parent {};
+  if (stat(mnt.c_str(), &st) != 0) return "mount point " + mnt + ": " + strerror(errno);
+  if (!S_ISDIR(st.st_mode)) return "mount point " + mnt + " is not a directory";
+  // Mounting over a mount hides it; almost always a mistake (a second mount
+  // of the same directory from a script that ran twice).
+  if (mnt != "/" && stat((mnt + "/..").c_str(), &parent) == 0 && parent.st_dev != st.st_dev)
+    return "mount point " + mnt + " is already a mount point (umount it first)";
+  return {};
+}
+
+std::string describe_mount_error(const std::string& source, int e) {
+  switch (e) {
+    case EBUSY:
+    case EWOULDBLOCK:
+      return source + " is in use by another pmemfs process (already mounted?)";
+    case EUCLEAN:
+      return source + " has a corrupt file system; run fsck.pmemfs " + source;
+    case EACCES:
+    case EPERM:
+      return "cannot open " + source + ": " + strerror(e);
+    default:
+      return "cannot mount " + source + ": " + strerror(e);
+  }
+}
+
+std::string joined_args(int argc, char** argv) {
+  std::string s;
+  for (int i = 0; i < argc; ++i) {
+    if (i) s += ' ';
+    s += argv[i];
+  }
+  return s;
+}
+
+int run(int argc, char** argv) {
+  ParsedArgs parsed = parse_args(argc, argv);
+  Options opts = parsed.opts;
+  if (opts.help) {
+    fputs(usage(argv[0]).c_str(), stdout);
+    return 0;
+  }
+  if (opts.version) {
+    printf("pmemfs %s (libfuse %s)\n", PMEMFS_VERSION, fuse_pkgversion());
+    return 0;
+  }
+  // Bad input: report everything found at once, change nothing.
+  if (!parsed.errors.empty()) {
+    for (const std::string& e : parsed.errors) fprintf(stderr, "pmemfs: %s\n", e.c_str());
+    fprintf(stderr, "usage: %s [-f] [-d] [-s] [-o OPTIONS] SOURCE MOUNTPOINT (see --help)\n",
+            argv[0]);
+    return 1;
+  }
+  std::string error;
+  opts.source = real_path(opts.source, error, "source");
+  if (error.empty()) error = check_source(opts.source);
+  if (error.empty()) opts.mountpoint = real_path(opts.mountpoint, error, "mount point");
+  if (error.empty()) error = check_mountpoint(opts.mountpoint);
+  if (!error.empty()) {
+    fprintf(stderr, "pmemfs: %s\n", error.c_str());
+    return 1;
+  }
+
+  Daemonizer daemon(opts.foreground);
+  // Before the library or libfuse start threads, so that only the session's
+  // main thread receives SIGTERM/SIGINT/SIGHUP.
+  block_termination_signals();
+  init_logging(opts.foreground, opts.log_level);
+  spdlog::info("pmemfs {} (libfuse {}) starting: {}", PMEMFS_VERSION, fuse_pkgversion(),
+               joined_args(argc, argv));
+  spdlog::info("source {}, mount point {}, cache={}{}", opts.source, opts.mountpoint,
+               cache_mode_name(opts.cache), opts.read_only ? ", read-only" : "");
+
+  // The pool is opened before the mount exists, so a bad or busy pool is
+  // reported on the terminal (through the daemonizer's pipe) and no empty
+  // mount is ever left behind.
+  MountOptions mo;
+  mo.source = opts.source;
+  mo.read_only = opts.read_only;
+  mo.lock_wait_seconds = opts.lock_wait_seconds;
+  auto mounted = Filesystem::mount(mo);
+  if (!mounted) daemon.fail(describe_mount_error(opts.source, mounted.error()));
+  std::unique_ptr<Filesystem> fs = std::move(*mounted);
+
+  int rc = 0;
+  {
+    Session session(*fs, opts);
+    std::string err = session.mount(opts.mountpoint);
+    if (!err.empty()) {
+      (void)fs->unmount();
+      daemon.fail(err);
+    }
+    spdlog::info("mounted {} on {}", opts.source, opts.mountpoint);
+    daemon.succeeded();
+    rc = session.run();
+  }
+  // No request can arrive any more: make everything durable, mark it clean.
+  if (auto s = fs->syncfs(); !s) {
+    spdlog::error("syncfs of {} failed: {}", opts.source, strerror(s.error()));
+    rc = 1;
+  }
+  if (auto s = fs->unmount(); !s) {
+    spdlog::error("unmount of {} failed: {}", opts.source, strerror(s.error()));
+    rc = 1;
+  } else {
+    spdlog::info("unmounted {} from {}; pool is clean", opts.source, opts.mountpoint);
+  }
+  spdlog::shutdown();
+  return rc;
+}
+
+}  // namespace
+}  // namespace pmemfs::daemon
+
+int main(int argc, char** argv) {
+  try {
+    return pmemfs::daemon::run(argc, argv);
+  } catch (const std::exception& e) {
+    fprintf(stderr, "pmemfs: fatal: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,32 @@
+// The FUSE low-level operations: each callback translates one kernel request
+// into one pmemfs::Filesystem call and replies exactly once. No policy lives
+// here beyond what FUSE itself requires (reference counting of replies, the
+// virtual control attributes, setgid inheritance the kernel leaves to us).
+#pragma once
+
+#include <fuse_lowlevel.h>
+
+#include "fuse/options.h"
+#include "pmemfs/filesystem.h"
+
+namespace pmemfs::daemon {
+
+// The session's userdata. Lives as long as the session; fs outlives both.
+struct OpsContext {
+  Filesystem* fs = nullptr;
+  CacheMode cache = CacheMode::kWriteback;
+  // Entry and attribute timeouts. The daemon is the only writer of the pool,
+  // so nothing can change behind the kernel's back: a day is as good as
+  // forever and saves a LOOKUP/GETATTR round trip (10-30 us) per stat.
+  double timeout = 86400.0;
+  unsigned max_read = 0;  // echoed to libfuse in init when -o max_read was given
+};
+
+// The table to hand to fuse_session_new.
+const fuse_lowlevel_ops& lowlevel_ops();
+
+// 1 MiB: the largest request the kernel sends (max_pages 256). Fewer round
+// trips is what sequential throughput is made of.
+inline constexpr unsigned kMaxWrite = 1u << 20;
+
+}  // namespace pmemfs::daemon

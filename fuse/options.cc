@@ -1,0 +1,191 @@
+#include "fuse/options.h"
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <string_view>
+
+namespace pmemfs::daemon {
+namespace {
+
+// Mount options libfuse understands (lib/mount.c and lib/fuse_lowlevel.c of
+// 3.14), passed through unchanged. Anything else is rejected here rather than
+// by libfuse, so that every unknown word is reported at once and by name.
+constexpr auto kFuseFlags = std::to_array<std::string_view>({
+    "allow_root", "auto_unmount", "suid", "nosuid", "dev", "nodev", "exec", "noexec",
+    "async", "sync", "atime", "noatime", "diratime", "nodiratime", "relatime", "norelatime",
+    "strictatime", "nostrictatime", "dirsync", "lazytime", "nolazytime", "default_permissions",
+});
+constexpr auto kFuseValued = std::to_array<std::string_view>({
+    "fsname=", "subtype=", "context=", "fscontext=", "defcontext=", "rootcontext=",
+});
+
+// Splits a -o list at commas; "\," keeps a literal comma (as libfuse does).
+std::vector<std::string> split_options(const std::string& list) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (size_t i = 0; i < list.size(); ++i) {
+    char c = list[i];
+    if (c == '\\' && i + 1 < list.size()) {
+      cur += list[++i];
+    } else if (c == ',') {
+      out.push_back(std::move(cur));
+      cur.clear();
+    } else {
+      cur += c;
+    }
+  }
+  out.push_back(std::move(cur));
+  return out;
+}
+
+bool parse_uint(std::string_view s, unsigned long long max, unsigned long long& out) {
+  if (s.empty()) return false;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return ec == std::errc() && p == s.data() + s.size() && out <= max;
+}
+
+std::optional<spdlog::level::level_enum> parse_level(std::string_view v) {
+  if (v == "trace") return spdlog::level::trace;
+  if (v == "debug") return spdlog::level::debug;
+  if (v == "info") return spdlog::level::info;
+  if (v == "warn" || v == "warning") return spdlog::level::warn;
+  if (v == "error") return spdlog::level::err;
+  return std::nullopt;
+}
+
+}  // namespace
+
+const char* cache_mode_name(CacheMode m) {
+  switch (m) {
+    case CacheMode::kWriteback: return "writeback";
+    case CacheMode::kWritethrough: return "writethrough";
+    case CacheMode::kNone: return "none";
+  }
+  return "?";
+}
+
+void apply_option_list(const std::string& list, Options& opts, std::vector<std::string>& errors) {
+  for (const std::string& word : split_options(list)) {
+    if (word.empty()) continue;
+    std::string_view w = word;
+    size_t eq = w.find('=');
+    std::string_view key = w.substr(0, eq);
+    std::string_view val = eq == std::string_view::npos ? std::string_view() : w.substr(eq + 1);
+
+    if (key == "cache") {
+      if (val == "writeback") opts.cache = CacheMode::kWriteback;
+      else if (val == "writethrough") opts.cache = CacheMode::kWritethrough;
+      else if (val == "none") opts.cache = CacheMode::kNone;
+      else errors.push_back("bad value in -o " + word + ": expected cache=writeback|writethrough|none");
+    } else if (key == "log_level") {
+      if (auto l = parse_level(val)) opts.log_level = *l;
+      else errors.push_back("bad value in -o " + word + ": expected log_level=trace|debug|info|warn|error");
+    } else if (key == "lock_wait") {
+      unsigned long long n = 0;
+      if (parse_uint(val, 3600, n)) opts.lock_wait_seconds = static_cast<int>(n);
+      else errors.push_back("bad value in -o " + word + ": expected lock_wait=SECONDS (0-3600)");
+    } else if (key == "max_read") {
+      unsigned long long n = 0;
+      if (parse_uint(val, 1ull << 30, n) && n >= 4096) {
+        opts.max_read = static_cast<unsigned>(n);
+        opts.fuse_opts.push_back(word);
+      } else {
+        errors.push_back("bad value in -o " + word + ": expected max_read=BYTES (at least 4096)");
+      }
+    } else if (w == "ro") {
+      opts.read_only = true;
+      opts.fuse_opts.push_back(word);
+    } else if (w == "rw") {
+      opts.read_only = false;
+      std::erase(opts.fuse_opts, std::string("ro"));
+    } else if (w == "allow_other") {
+      opts.allow_other = true;
+      opts.fuse_opts.push_back(word);
+    } else if (w == "debug") {
+      opts.debug = true;
+      opts.foreground = true;
+    } else if (std::find(kFuseFlags.begin(), kFuseFlags.end(), w) != kFuseFlags.end()) {
+      opts.fuse_opts.push_back(word);
+    } else if (eq != std::string_view::npos &&
+               std::any_of(kFuseValued.begin(), kFuseValued.end(), [&](std::string_view p) {
+                 return w.substr(0, p.size()) == p;
+               })) {
+      opts.fuse_opts.push_back(word);
+    } else {
+      errors.push_back("unknown mount option: " + word);
+    }
+  }
+}
+
+ParsedArgs parse_args(int argc, const char* const* argv) {
+  ParsedArgs r;
+  Options& o = r.opts;
+  std::vector<std::string> positional;
+  bool options_done = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string_view a = argv[i];
+    if (options_done || a.empty() || a[0] != '-' || a == "-") {
+      positional.emplace_back(a);
+      continue;
+    }
+    if (a == "--") { options_done = true; continue; }
+    if (a == "--help") { o.help = true; continue; }
+    if (a == "--version") { o.version = true; continue; }
+    if (a == "--foreground") { o.foreground = true; continue; }
+    if (a == "--debug") { o.debug = o.foreground = true; continue; }
+    if (a.substr(0, 2) == "--") {
+      r.errors.push_back("unknown option: " + std::string(a));
+      continue;
+    }
+    // A cluster of short flags; -o takes the rest of the word or the next one.
+    for (size_t j = 1; j < a.size(); ++j) {
+      char c = a[j];
+      if (c == 'f') o.foreground = true;
+      else if (c == 'd') o.debug = o.foreground = true;
+      else if (c == 's') o.single_thread = true;
+      else if (c == 'h') o.help = true;
+      else if (c == 'V') o.version = true;
+      else if (c == 'o') {
+        std::string list;
+        if (j + 1 < a.size()) list = std::string(a.substr(j + 1));
+        else if (i + 1 < argc) list = argv[++i];
+        else { r.errors.push_back("option -o needs a value"); break; }
+        apply_option_list(list, o, r.errors);
+        break;
+      } else {
+        r.errors.push_back(std::string("unknown option: -") + c);
+      }
+    }
+  }
+  if (o.debug) o.log_level = std::min(o.log_level, spdlog::level::debug);
+  if (o.help || o.version) return r;
+
+  if (positional.empty()) r.errors.push_back("missing SOURCE (a pmem device or pool file)");
+  if (positional.size() < 2) r.errors.push_back("missing MOUNTPOINT");
+  if (positional.size() > 2) {
+    std::string extra;
+    for (size_t k = 2; k < positional.size(); ++k) extra += " " + positional[k];
+    r.errors.push_back("unexpected argument(s):" + extra);
+  }
+  if (positional.size() >= 1) o.source = positional[0];
+  if (positional.size() >= 2) o.mountpoint = positional[1];
+  return r;
+}
+
+std::string usage(const char* argv0) {
+  return std::string("usage: ") + argv0 + " [-f] [-d] [-s] [-o OPTIONS] SOURCE MOUNTPOINT\n"
+         "\n"
+         "  SOURCE       a pmem device (/dev/daxX.Y) or a pool file made by mkfs.pmemfs\n"
+         "  -f           stay in the foreground, log to stderr\n"
+         "  -d           foreground with libfuse's request trace (implies log_level=debug)\n"
+         "  -s           single-threaded request loop\n"
+         "  -o OPTIONS   comma separated:\n"
+         "     cache=writeback|writethrough|none   kernel caching (default writeback)\n"
+         "     log_level=trace|debug|info|warn|error   (default info)\n"
+         "     lock_wait=SECONDS   wait for another process to release the pool (default 5)\n"
+         "     ro, rw, allow_other, max_read=BYTES, and the usual FUSE mount options\n"
+         "  -V, --version, -h, --help\n";
+}
+
+}  // namespace pmemfs::daemon

@@ -1,0 +1,60 @@
+// Command line of the daemon: `pmemfs [-f] [-d] [-s] [-o OPTS] SOURCE MOUNTPOINT`.
+// Parsing only; nothing here touches the pool or the kernel.
+#pragma once
+
+#include <spdlog/common.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace pmemfs::daemon {
+
+// How much the kernel may cache. The daemon is the only writer of the pool, so
+// the kernel's caches can never go stale behind its back; `none` exists for
+// benchmarking the daemon itself and for users who want every write to reach
+// the pool before write(2) returns.
+enum class CacheMode {
+  kWriteback,    // page cache + writeback cache (default, fastest)
+  kWritethrough, // page cache for reads, every write goes to the daemon
+  kNone,         // direct_io: no page cache at all (shared mmap unavailable)
+};
+
+struct Options {
+  std::string source;      // as given on the command line
+  std::string mountpoint;  // as given on the command line
+  bool foreground = false; // -f (or -d)
+  bool debug = false;      // -d: libfuse's request trace, implies -f and log_level=debug
+  bool single_thread = false;  // -s
+  bool help = false;
+  bool version = false;
+
+  CacheMode cache = CacheMode::kWriteback;
+  spdlog::level::level_enum log_level = spdlog::level::info;
+  bool read_only = false;
+  int lock_wait_seconds = 5;  // a mount right after umount waits for the old daemon
+  unsigned max_read = 0;      // 0 = kernel default; must be echoed in init
+  bool allow_other = false;
+
+  // Options handed to libfuse verbatim (kernel/fusermount mount options).
+  std::vector<std::string> fuse_opts;
+};
+
+struct ParsedArgs {
+  Options opts;
+  // Every problem found, each a complete sentence; all are printed at once so
+  // a user fixes a bad fstab line in one go.
+  std::vector<std::string> errors;
+};
+
+ParsedArgs parse_args(int argc, const char* const* argv);
+
+// Applies one comma separated -o list to opts (exposed for the tests and the
+// mount helper's sake: both accept the same words).
+void apply_option_list(const std::string& list, Options& opts, std::vector<std::string>& errors);
+
+const char* cache_mode_name(CacheMode m);
+
+std::string usage(const char* argv0);
+
+}  // namespace pmemfs::daemon

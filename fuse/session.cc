@@ -1,0 +1,172 @@
+#include "fuse/session.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+namespace pmemfs::daemon {
+namespace {
+
+// SIGUSR1 knocks the loop thread out of sem_wait/read after
+// fuse_session_exit; SIGUSR2 tells the main thread the loop has ended.
+constexpr int kWakeLoop = SIGUSR1;
+constexpr int kLoopEnded = SIGUSR2;
+
+sigset_t termination_set() {
+  sigset_t s;
+  sigemptyset(&s);
+  sigaddset(&s, SIGTERM);
+  sigaddset(&s, SIGINT);
+  sigaddset(&s, SIGHUP);
+  sigaddset(&s, kWakeLoop);
+  sigaddset(&s, kLoopEnded);
+  return s;
+}
+
+void no_op_handler(int) {}
+
+}  // namespace
+
+void block_termination_signals() {
+  sigset_t s = termination_set();
+  pthread_sigmask(SIG_BLOCK, &s, nullptr);
+  // A reader that went away must not kill the daemon; write() reports EPIPE.
+  signal(SIGPIPE, SIG_IGN);
+}
+
+Session::Session(Filesystem& fs, const Options& opts) : fs_(fs), opts_(opts) {
+  ctx_.fs = &fs_;
+  ctx_.cache = opts.cache;
+  ctx_.max_read = opts.max_read;
+}
+
+Session::~Session() {
+  unmount();
+  if (se_) fuse_session_destroy(se_);
+}
+
+std::string Session::mount(const std::string& mountpoint) {
+  mountpoint_ = mountpoint;
+  std::vector<std::string> words = {"pmemfs"};
+  auto add_opt = [&](const std::string& o) {
+    words.push_back("-o");
+    words.push_back(o);
+  };
+  // The kernel checks permissions from mode and owner; the library does not.
+  add_opt("default_permissions");
+  add_opt("subtype=pmemfs");  // shows as fuse.pmemfs in /proc/mounts and df -T
+  {
+    // fsname is the source, so `mount`, `df` and `findmnt` name the pool.
+    // Commas in the path would split the option list: escape them.
+    char* escaped = nullptr;
+    if (fuse_opt_add_opt_escaped(&escaped, opts_.source.c_str()) != 0) return "out of memory";
+    add_opt(std::string("fsname=") + escaped);
+    free(escaped);
+  }
+  for (const std::string& o : opts_.fuse_opts) add_opt(o);
+  if (opts_.debug) words.push_back("-d");
+
+  std::vector<char*> argv;
+  for (std::string& w : words) argv.push_back(w.data());
+  fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
+  se_ = fuse_session_new(&args, &lowlevel_ops(), sizeof(fuse_lowlevel_ops), &ctx_);
+  fuse_opt_free_args(&args);
+  if (!se_) return "cannot create the FUSE session (bad FUSE option?)";
+
+  if (fuse_session_mount(se_, mountpoint_.c_str()) != 0) {
+    // libfuse has logged the kernel's reason (through our logger).
+    return "cannot mount on " + mountpoint_ + " (is /dev/fuse available and the mount point usable?)";
+  }
+  mounted_ = true;
+  return {};
+}
+
+void Session::unmount() {
+  if (!mounted_) return;
+  fuse_session_unmount(se_);
+  mounted_ = false;
+}
+
+void Session::stop_after_signal(int sig) {
+  spdlog::info("{}: writing back cached data and unmounting {}", strsignal(sig), mountpoint_);
+  // With the writeback cache the kernel holds written data the daemon has
+  // not seen; it is dropped with the connection. syncfs makes the kernel
+  // send it now, while the loop still serves requests.
+  int fd = ::open(mountpoint_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0) {
+    if (syncfs(fd) != 0) spdlog::warn("syncfs {}: {}", mountpoint_, strerror(errno));
+    ::close(fd);
+  }
+  // A plain umount ends the connection the way `umount` does, and the loop
+  // returns by itself. It fails with EBUSY while files are open; then the
+  // loop is stopped and the mount detached after it.
+  if (umount2(mountpoint_.c_str(), UMOUNT_NOFOLLOW) == 0) return;
+  spdlog::info("umount {}: {}; detaching instead", mountpoint_, strerror(errno));
+  fuse_session_exit(se_);
+}
+
+int Session::run() {
+  // The loop runs in its own thread so that this one can wait for signals
+  // with sigwait and do the flushing above while requests are still served.
+  struct sigaction sa {};
+  sa.sa_handler = no_op_handler;  // no SA_RESTART: the point is the EINTR
+  sigemptyset(&sa.sa_mask);
+  sigaction(kWakeLoop, &sa, nullptr);
+
+  const pthread_t main_thread = pthread_self();
+  std::atomic<bool> loop_done{false};
+  int loop_rc = 0;
+  std::thread loop([&] {
+    sigset_t wake;
+    sigemptyset(&wake);
+    sigaddset(&wake, kWakeLoop);
+    pthread_sigmask(SIG_UNBLOCK, &wake, nullptr);
+    if (opts_.single_thread) {
+      loop_rc = fuse_session_loop(se_);
+    } else {
+      fuse_loop_config* cfg = fuse_loop_cfg_create();
+      loop_rc = fuse_session_loop_mt(se_, cfg);
+      fuse_loop_cfg_destroy(cfg);
+    }
+    loop_done = true;
+    pthread_kill(main_thread, kLoopEnded);
+  });
+
+  sigset_t wait_set = termination_set();
+  sigdelset(&wait_set, kWakeLoop);
+  bool stopping = false;
+  while (!loop_done) {
+    // After a stop request the loop thread may sit in sem_wait having missed
+    // the first wake-up (it checks the exit flag, then sleeps): knock again.
+    timespec tick{0, 20 * 1000 * 1000};
+    siginfo_t si{};
+    int sig = stopping ? sigtimedwait(&wait_set, &si, &tick) : sigwaitinfo(&wait_set, &si);
+    if (sig == kLoopEnded) break;
+    if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP) {
+      if (!stopping) {
+        stopping = true;
+        stop_after_signal(sig);
+      }
+    }
+    if (stopping && !loop_done && fuse_session_exited(se_)) pthread_kill(loop.native_handle(), kWakeLoop);
+  }
+  loop.join();
+  // The connection may have ended by umount; unmounting again is harmless.
+  unmount();
+  if (loop_rc != 0 && !stopping) {
+    spdlog::error("request loop ended with error {}", loop_rc);
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace pmemfs::daemon

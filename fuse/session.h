@@ -1,0 +1,52 @@
+// One FUSE mount served from one Filesystem: creating the libfuse session,
+// mounting, running the request loop, and ending it cleanly on umount or on
+// SIGTERM/SIGINT/SIGHUP.
+#pragma once
+
+#include <string>
+
+#include "fuse/ops.h"
+#include "fuse/options.h"
+
+namespace pmemfs::daemon {
+
+// Blocks the termination signals in the calling thread; every thread created
+// afterwards (the library's, libfuse's) inherits the mask, so only
+// Session::run ever sees them. Call before Filesystem::mount.
+void block_termination_signals();
+
+class Session {
+ public:
+  Session(Filesystem& fs, const Options& opts);
+  ~Session();  // unmounts if still mounted
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // Creates the session and mounts it on mountpoint (an absolute path).
+  // Returns an empty string on success, else a message for the user.
+  std::string mount(const std::string& mountpoint);
+
+  // Serves requests until the kernel unmounts the file system or a
+  // termination signal arrives. On a signal the kernel is first made to write
+  // back its dirty pages (they would be lost with the connection), then the
+  // mount goes away. Returns 0 on a clean end.
+  int run();
+
+  // Ends the kernel side of the mount (idempotent).
+  void unmount();
+
+ private:
+  // Ends the loop from the outside: asks the kernel to flush and unmount,
+  // falling back to stopping the loop when the mount is busy.
+  void stop_after_signal(int sig);
+
+  Filesystem& fs_;
+  const Options& opts_;
+  OpsContext ctx_;
+  struct fuse_session* se_ = nullptr;
+  std::string mountpoint_;
+  bool mounted_ = false;
+  bool handlers_set_ = false;
+};
+
+}  // namespace pmemfs::daemon
