@@ -1,0 +1,108 @@
+// mount.pmemfs: what mount(8) runs for `mount -t pmemfs` and fstab lines.
+// It accepts exactly mount(8)'s helper grammar,
+//     mount.pmemfs SOURCE DIR [-sfnv] [-o OPTIONS]
+// drops the words that only mean something to mount(8) and fstab, and execs
+// the daemon by the absolute path fixed at build time: helpers run with a
+// minimal PATH, and looking the daemon up in PATH would let whoever controls
+// PATH pick what runs as root.
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#ifndef PMEMFS_DAEMON_PATH
+#error "PMEMFS_DAEMON_PATH must be set by the build"
+#endif
+
+namespace {
+
+// Words meaningful only to mount(8)/fstab (or defaults of the daemon anyway).
+bool fstab_only(std::string_view w) {
+  static constexpr std::string_view kWords[] = {
+      "defaults", "nofail", "_netdev", "user", "users", "owner", "group",
+      "noauto",   "auto",   "rw",      "nouser",
+  };
+  for (std::string_view k : kWords)
+    if (w == k) return true;
+  return w.starts_with("x-") || w.starts_with("comment=") || w.starts_with("user=");
+}
+
+void usage() {
+  fprintf(stderr, "usage: mount.pmemfs SOURCE DIR [-sfnv] [-o OPTIONS]\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> positional;
+  std::vector<std::string> kept;  // -o words passed to the daemon
+  bool fake = false, verbose = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string_view a = argv[i];
+    if (a.size() < 2 || a[0] != '-') {
+      positional.emplace_back(a);
+      continue;
+    }
+    for (size_t j = 1; j < a.size(); ++j) {
+      char c = a[j];
+      if (c == 's' || c == 'n') continue;  // sloppy, no-mtab: nothing to do for FUSE
+      if (c == 'f') { fake = true; continue; }
+      if (c == 'v') { verbose = true; continue; }
+      if (c == 'o') {
+        std::string list;
+        if (j + 1 < a.size()) list = std::string(a.substr(j + 1));
+        else if (i + 1 < argc) list = argv[++i];
+        else { fprintf(stderr, "mount.pmemfs: option -o needs a value\n"); usage(); return 1; }
+        size_t start = 0;
+        while (start <= list.size()) {
+          size_t comma = list.find(',', start);
+          if (comma == std::string::npos) comma = list.size();
+          std::string w = list.substr(start, comma - start);
+          if (!w.empty() && !fstab_only(w)) kept.push_back(w);
+          start = comma + 1;
+        }
+        break;
+      }
+      fprintf(stderr, "mount.pmemfs: unknown option -%c\n", c);
+      usage();
+      return 1;
+    }
+  }
+  if (positional.size() != 2) {
+    fprintf(stderr, "mount.pmemfs: expected SOURCE and DIR, got %zu argument(s)\n",
+            positional.size());
+    usage();
+    return 1;
+  }
+
+  // Tests run the built tree without installing; secure_getenv ignores the
+  // variable when running setuid, so it cannot redirect a privileged mount.
+  const char* daemon = secure_getenv("PMEMFS_DAEMON");
+  if (!daemon || !*daemon) daemon = PMEMFS_DAEMON_PATH;
+
+  std::vector<std::string> args = {daemon, positional[0], positional[1]};
+  if (!kept.empty()) {
+    std::string opts;
+    for (const std::string& w : kept) opts += (opts.empty() ? "" : ",") + w;
+    args.push_back("-o");
+    args.push_back(opts);
+  }
+  if (verbose || fake) {
+    std::string line;
+    for (const std::string& s : args) line += (line.empty() ? "" : " ") + s;
+    fprintf(stderr, "mount.pmemfs: %s%s\n", fake ? "would run: " : "running: ", line.c_str());
+  }
+  if (fake) return 0;
+
+  std::vector<char*> cargv;
+  for (std::string& s : args) cargv.push_back(s.data());
+  cargv.push_back(nullptr);
+  execv(daemon, cargv.data());
+  fprintf(stderr, "mount.pmemfs: cannot run %s: %s\n", daemon, strerror(errno));
+  return 1;
+}
