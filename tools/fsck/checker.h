@@ -1,0 +1,55 @@
+// fsck.pmemfs as a library: checks (and with kRepair, repairs) a pmemfs pool
+// against every invariant of the on-media format (pmemfs/layout.h and the
+// rules written in pmemfs.8). The CLI in main.cc and the tests call it alike.
+//
+// Contract of a run:
+//  - The pool is opened read-only for kNoChanges and locked with
+//    flock(LOCK_EX|LOCK_NB), the lock the mounted daemon holds: a mounted pool
+//    is refused ("SOURCE is in use (mounted?)", kOperational).
+//  - Checking never writes. Journal replay and repairs are staged in a
+//    private copy-on-write overlay of the pool, so a committed journal is
+//    checked "as if replayed" even with kNoChanges.
+//  - kRepair writes only when every problem found can be repaired; the
+//    overlay is then written back in order (replayed records before the lanes
+//    are freed; each step durable before the next). With any problem it cannot
+//    repair yet, it writes nothing and returns kUncorrected.
+#pragma once
+
+#include <cstdint>
+#include <ostream>
+#include <string>
+
+namespace pmemfs::fsck {
+
+// fsck(8) exit code bits.
+inline constexpr int kExitClean = 0;
+inline constexpr int kExitCorrected = 1;
+inline constexpr int kExitUncorrected = 4;
+inline constexpr int kExitOperational = 8;
+inline constexpr int kExitUsage = 16;
+
+enum class CheckMode {
+  kNoChanges,  // -n: open read-only, report only
+  kRepair,     // -y (and -a/-p): repair what can be repaired
+};
+
+struct CheckOptions {
+  CheckMode mode = CheckMode::kNoChanges;
+};
+
+struct CheckResult {
+  int exit_code = kExitClean;  // kExit* bits
+  uint64_t problems = 0;       // problems found (a committed journal counts as one)
+  uint64_t unrepairable = 0;   // of those, the ones no repair exists for yet
+  bool repaired = false;       // the pool was written
+};
+
+// Checks SOURCE (a pool file or a device DAX). Writes one line per problem,
+// and a summary, to out.
+CheckResult check_pool(const std::string& source, const CheckOptions& opts, std::ostream& out);
+
+inline CheckResult check_pool(const std::string& source, CheckMode mode, std::ostream& out) {
+  return check_pool(source, CheckOptions{mode}, out);
+}
+
+}  // namespace pmemfs::fsck

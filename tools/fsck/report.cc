@@ -1,0 +1,23 @@
+#include "tools/fsck/report.h"
+
+namespace pmemfs::fsck {
+
+void Report::repairable(const std::string& line, Repair repair) {
+  ++problems_;
+  out_ << line << '\n';
+  if (repair) repairs_.push_back(std::move(repair));
+}
+
+void Report::unrepairable(const std::string& line) {
+  ++problems_;
+  ++unrepairable_;
+  out_ << line << " (cannot repair yet)\n";
+}
+
+void Report::note(const std::string& line) { out_ << line << '\n'; }
+
+void Report::run_repairs(Image& img) {
+  for (auto& r : repairs_) r(img);
+}
+
+}  // namespace pmemfs::fsck

@@ -1,0 +1,44 @@
+// Report: the problems one fsck run finds, one line each, and the repairs
+// staged for them. A repair is a function run against the Image overlay after
+// the whole check, so every repair sees the complete picture and none runs
+// when some other problem cannot be repaired.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "tools/fsck/image.h"
+
+namespace pmemfs::fsck {
+
+class Report {
+ public:
+  using Repair = std::function<void(Image&)>;
+
+  explicit Report(std::ostream& out) : out_(out) {}
+
+  // A problem fsck can repair; repair may be empty when the overlay already
+  // holds the fix (journal replay).
+  void repairable(const std::string& line, Repair repair = {});
+  // A problem no repair exists for (yet).
+  void unrepairable(const std::string& line);
+  // Not a problem: a fact worth a line (e.g. not cleanly unmounted).
+  void note(const std::string& line);
+
+  uint64_t problems() const { return problems_; }
+  uint64_t unrepairable_count() const { return unrepairable_; }
+
+  // Runs every staged repair, in the order the problems were found.
+  void run_repairs(Image& img);
+
+ private:
+  std::ostream& out_;
+  uint64_t problems_ = 0;
+  uint64_t unrepairable_ = 0;
+  std::vector<Repair> repairs_;
+};
+
+}  // namespace pmemfs::fsck
