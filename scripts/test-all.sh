@@ -170,6 +170,28 @@ print(sum(1 for t in tests if any(s.split(":")[-1] == suite for s in t["suite"])
 ' "$2"
 }
 
+# suite_targets DIR SUITES...: the ninja targets (paths relative to DIR) that
+# the tests of SUITES need: their executables and declared dependencies.
+suite_targets() {
+  local dir=$1
+  shift
+  meson introspect --tests --targets "$dir" | python3 -c '
+import json, os, sys
+dir, suites = os.path.abspath(sys.argv[1]), set(sys.argv[2:])
+d = json.load(sys.stdin)
+files = {t["id"]: t["filename"] for t in d["targets"]}
+out = set()
+for t in d["tests"]:
+    if not any(s.split(":")[-1] in suites for s in t["suite"]):
+        continue
+    paths = [t["cmd"][0]] + [f for i in t.get("depends", []) for f in files.get(i, [])]
+    for p in paths:
+        if p.startswith(dir + "/"):
+            out.add(os.path.relpath(p, dir))
+print("\n".join(sorted(out)))
+' "$dir" "$@"
+}
+
 # run_tests DIR LABEL TIMEOUT_MULT WRAP... -- MESON_TEST_ARGS...
 # Runs meson test and adds its results (from the JSON test log) to the totals.
 run_tests() {
@@ -219,11 +241,12 @@ EOF
   fi
 }
 
-# test_build NAME DIR TIMEOUT_MULT "SUITES" WRAP...
-# SUITES "*" means every test of the build.
+# test_build NAME DIR TIMEOUT_MULT "SUITES" PARTIAL WRAP...
+# SUITES "*" means every test of the build. PARTIAL=1 builds only what the
+# tests of SUITES need (everything when they have none yet).
 test_build() {
-  local name=$1 dir=$2 mult=$3 suites=$4
-  shift 4
+  local name=$1 dir=$2 mult=$3 suites=$4 partial=$5
+  shift 5
   local wrap=("$@")
   local opts=()
   case $name in
@@ -234,7 +257,17 @@ test_build() {
 
   say "$dir: configure and build (${opts[*]})"
   local t0=$SECONDS
-  if ! configure "$dir" "${opts[@]}" || ! ninja -C "$dir" -j"$JOBS"; then
+  if ! configure "$dir" "${opts[@]}"; then
+    fail "$dir: meson setup failed"
+    return
+  fi
+  local targets=()
+  if ((partial)); then
+    # shellcheck disable=SC2086  # suites is a word list
+    mapfile -t targets < <(suite_targets "$dir" $suites)
+    ((${#targets[@]})) && echo "building only what suites '$suites' need (${#targets[@]} targets)"
+  fi
+  if ! ninja -C "$dir" -j"$JOBS" "${targets[@]}"; then
     fail "$dir: build failed"
     return
   fi
@@ -278,15 +311,16 @@ export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
 start=$SECONDS
 for b in $BUILDS; do
   case $b in
-    ci) test_build ci build-ci 1 "*" ;;
+    ci) test_build ci build-ci 1 "*" 0 ;;
     asan)
       suites="unit fuzz"
       ((ASAN_MOUNT)) && suites+=" mount"
-      test_build asan build-asan 3 "$suites"
+      test_build asan build-asan 3 "$suites" 0
       ;;
     tsan)
       if ((tsan_usable)); then
-        test_build tsan build-tsan 5 "unit" "${tsan_wrap[@]}"
+        # Only the unit tests run under TSan, so only they (and the library) are built.
+        test_build tsan build-tsan 5 "unit" 1 "${tsan_wrap[@]}"
       fi
       ;;
     *) fail "unknown build '$b' in BUILDS (use ci, asan, tsan)" ;;
