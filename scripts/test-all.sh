@@ -2,7 +2,7 @@
 # Builds pmemfs three ways and runs its tests, then checks the man page.
 #
 #   build-ci    plain build (debugoptimized)   every test: unit, mount, fuzz, and any other suite
-#   build-asan  -Db_sanitize=address,undefined suites unit, fuzz and mount
+#   build-asan  -Db_sanitize=address,undefined suites unit, fuzz, fsck and mount
 #   build-tsan  -Db_sanitize=thread            suite unit only
 #
 # Why mount tests are not run under TSan: the daemon links libfuse3, which is
@@ -313,7 +313,7 @@ for b in $BUILDS; do
   case $b in
     ci) test_build ci build-ci 1 "*" 0 ;;
     asan)
-      suites="unit fuzz"
+      suites="unit fuzz fsck"
       ((ASAN_MOUNT)) && suites+=" mount"
       test_build asan build-asan 3 "$suites" 0
       ;;
