@@ -1,0 +1,80 @@
+// Allocator: 4 KiB blocks and 2 MiB extents of the data area.
+//
+// DRAM mirrors the persistent block bitmap; the pool's bitmap changes only
+// through journal bit records in the caller's Txn. Groups are the 2 MiB
+// aligned runs of 512 blocks; they are split among shards, each with its own
+// mutex, so two threads allocating or freeing at once usually take different
+// locks. Freed blocks return to the free lists only when the freeing Txn
+// commits (a crash before then must find them still owned); reserved blocks
+// return if the reserving Txn is dropped.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <vector>
+
+#include "pmemfs/journal.h"
+#include "pmemfs/layout.h"
+#include "pmemfs/pool.h"
+#include "pmemfs/result.h"
+
+namespace pmemfs {
+
+struct Run {
+  uint64_t pool_block;  // absolute pool block
+  uint32_t nblocks;
+};
+
+class Allocator {
+ public:
+  Allocator(Pool& pool, const layout::Superblock& sb);
+
+  // Up to `want` (1..512) contiguous blocks. Tries `goal` (an absolute pool
+  // block, 0 for none) first so that files grow contiguously; a fresh group is
+  // entered at the offset matching file_block % 512 so that a 2 MiB range of
+  // the file written in 4 KiB steps can still end up aligned in the pool.
+  Result<Run> alloc(Txn& txn, uint32_t want, uint64_t goal, uint64_t file_block);
+  // Exactly n (1..512) contiguous blocks inside one group, or ENOSPC.
+  Result<Run> alloc_exact(Txn& txn, uint32_t n);
+  // One free 2 MiB aligned extent, or ENOSPC when none is left.
+  Result<Run> alloc_huge(Txn& txn);
+  void free(Txn& txn, uint64_t pool_block, uint64_t nblocks);
+
+  uint64_t free_blocks() const { return free_.load(std::memory_order_relaxed); }
+  uint64_t total_blocks() const { return data_blocks_; }
+  uint64_t free_huge_extents() const;
+  // For tests: is this data block in use in DRAM?
+  bool in_use(uint64_t pool_block) const;
+
+ private:
+  struct Shard {
+    std::mutex mu;  // guards the groups' bits and the two sets; a leaf lock
+    std::set<uint32_t> full_free;  // groups with all 512 blocks free
+    std::set<uint32_t> partial;    // groups with some blocks free
+    uint32_t first_group = 0, end_group = 0;
+  };
+  Shard& shard_of(uint32_t group) { return *shards_[group / groups_per_shard_]; }
+  uint32_t home_shard() const;
+  uint32_t group_free_count_locked(uint32_t group) const;
+  void reclassify_locked(Shard& s, uint32_t group);
+  // Takes up to want free blocks starting exactly at index; returns how many.
+  uint32_t take_run_locked(uint64_t index, uint32_t want, uint64_t group_end);
+  Run reserve(Txn& txn, uint64_t index, uint32_t n);
+  void release(uint64_t index, uint64_t n);
+  Result<Run> alloc_in_shard(Txn& txn, Shard& s, uint32_t want, uint64_t file_block);
+
+  Pool& pool_;
+  const uint64_t data_start_block_;  // absolute pool block of data index 0
+  const uint64_t data_blocks_;
+  const uint64_t bitmap_off_;
+  uint32_t ngroups_ = 0;
+  uint32_t groups_per_shard_ = 1;
+  std::vector<uint64_t> bits_;  // 1 = used; word w belongs to group w / 8
+  std::vector<std::unique_ptr<Shard>> shards_;
+  std::atomic<uint64_t> free_{0};
+};
+
+}  // namespace pmemfs

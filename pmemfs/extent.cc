@@ -1,0 +1,225 @@
+#include "pmemfs/extent.h"
+
+#include <cstring>
+
+#include <spdlog/spdlog.h>
+
+#include "pmemfs/alloc.h"
+#include "pmemfs/crc32c.h"
+#include "pmemfs/journal.h"
+#include "pmemfs/pool.h"
+
+namespace pmemfs {
+
+using layout::Extent;
+using layout::ExtentBlock;
+using layout::kBlockSize;
+using layout::kExtentsPerBlock;
+using layout::kInlineExtents;
+
+namespace {
+constexpr size_t kChainHeaderBytes = offsetof(ExtentBlock, extents);
+// Bytes one extent change may add to a Txn (slot + bitmap words + inode).
+constexpr size_t kRemoveReserve = 8192;
+}  // namespace
+
+Extent make_extent(uint64_t fb, uint64_t pb, uint64_t n) {
+  Extent e{};
+  if (n == 0) return e;
+  e.file_block = fb;
+  e.pool_block = pb;
+  e.nblocks = static_cast<uint32_t>(n);
+  e.checksum = crc32c(&e, offsetof(Extent, checksum));
+  return e;
+}
+
+ExtentMap::ExtentMap(Pool& pool, Allocator& alloc, uint64_t ino, layout::InodeRecord& rec)
+    : pool_(pool), alloc_(alloc), ino_(ino), rec_(rec) {}
+
+uint64_t ExtentMap::slot_offset(uint32_t slot) const {
+  uint32_t k = (slot - kInlineExtents) / kExtentsPerBlock;
+  uint32_t j = (slot - kInlineExtents) % kExtentsPerBlock;
+  return chain_[k] * kBlockSize + kChainHeaderBytes + j * sizeof(Extent);
+}
+
+Status ExtentMap::load() {
+  std::lock_guard<std::mutex> g(mu_);
+  auto take = [&](const Extent& e, uint32_t slot) -> Status {
+    if (e.nblocks == 0) {
+      free_slots_.insert(slot);
+      return {};
+    }
+    if (e.checksum != crc32c(&e, offsetof(Extent, checksum))) {
+      spdlog::error("inode {}: extent slot {} has a bad checksum", ino_, slot);
+      return err(EUCLEAN);
+    }
+    extents_[e.file_block] = {e.pool_block, e.nblocks, slot};
+    return {};
+  };
+  for (uint32_t s = 0; s < kInlineExtents; ++s) PMEMFS_TRY(take(rec_.extents[s], s));
+  for (uint64_t b = rec_.extent_next; b != 0;) {
+    if (b * kBlockSize + kBlockSize > pool_.size() || chain_.size() > (1u << 24)) {
+      spdlog::error("inode {}: extent block {} is outside the pool", ino_, b);
+      return err(EUCLEAN);
+    }
+    const auto* blk = pool_.at<ExtentBlock>(b * kBlockSize);
+    if (blk->magic != layout::kExtentBlockMagic ||
+        blk->checksum != crc32c(blk, offsetof(ExtentBlock, checksum))) {
+      spdlog::error("inode {}: extent block {} is damaged", ino_, b);
+      return err(EUCLEAN);
+    }
+    uint32_t base = kInlineExtents + static_cast<uint32_t>(chain_.size()) * kExtentsPerBlock;
+    chain_.push_back(b);
+    for (uint32_t j = 0; j < kExtentsPerBlock; ++j) PMEMFS_TRY(take(blk->extents[j], base + j));
+    b = blk->next;
+  }
+  return {};
+}
+
+std::optional<Mapped> ExtentMap::find(uint64_t fb) const {
+  std::lock_guard<std::mutex> g(mu_);
+  auto it = extents_.upper_bound(fb);
+  if (it == extents_.begin()) return std::nullopt;
+  --it;
+  if (fb >= it->first + it->second.nblocks) return std::nullopt;
+  return Mapped{it->first, it->second.pool_block, it->second.nblocks};
+}
+
+std::optional<Mapped> ExtentMap::next(uint64_t fb) const {
+  std::lock_guard<std::mutex> g(mu_);
+  auto it = extents_.upper_bound(fb);
+  if (it != extents_.begin()) {
+    auto prev = std::prev(it);
+    if (fb < prev->first + prev->second.nblocks)
+      return Mapped{prev->first, prev->second.pool_block, prev->second.nblocks};
+  }
+  if (it == extents_.end()) return std::nullopt;
+  return Mapped{it->first, it->second.pool_block, it->second.nblocks};
+}
+
+Status ExtentMap::write_slot(Txn& txn, uint32_t slot, uint64_t fb, uint64_t pb, uint64_t n) {
+  Extent e = make_extent(fb, pb, n);
+  if (slot < kInlineExtents) {
+    rec_.extents[slot] = e;  // the caller journals the whole InodeRecord
+  } else {
+    txn.write_record(slot_offset(slot), e);
+  }
+  return {};
+}
+
+Result<uint32_t> ExtentMap::take_slot(Txn& txn) {
+  if (free_slots_.empty()) {
+    // Spill: a new, zeroed ExtentBlock, persisted before the Txn links it.
+    auto run = alloc_.alloc(txn, 1, chain_.empty() ? 0 : chain_.back() + 1, 0);
+    if (!run.ok()) return err(run.error());
+    uint64_t b = run->pool_block;
+    ExtentBlock blk{};
+    blk.magic = layout::kExtentBlockMagic;
+    blk.owner = ino_;
+    blk.checksum = crc32c(&blk, offsetof(ExtentBlock, checksum));
+    pool_.memcpy_persist(pool_.at<char>(b * kBlockSize), &blk, sizeof(blk));
+    if (chain_.empty()) {
+      rec_.extent_next = b;
+    } else {
+      ExtentBlock head;
+      std::memcpy(&head, pool_.at<char>(chain_.back() * kBlockSize), kChainHeaderBytes);
+      head.next = b;
+      head.checksum = crc32c(&head, offsetof(ExtentBlock, checksum));
+      txn.write(chain_.back() * kBlockSize, &head, kChainHeaderBytes);
+    }
+    uint32_t base = kInlineExtents + static_cast<uint32_t>(chain_.size()) * kExtentsPerBlock;
+    chain_.push_back(b);
+    for (uint32_t j = 0; j < kExtentsPerBlock; ++j) free_slots_.insert(base + j);
+  }
+  uint32_t slot = *free_slots_.begin();
+  free_slots_.erase(free_slots_.begin());
+  return slot;
+}
+
+Status ExtentMap::insert(Txn& txn, uint64_t fb, uint64_t pb, uint64_t n) {
+  std::lock_guard<std::mutex> g(mu_);
+  auto it = extents_.lower_bound(fb);
+  if (it != extents_.begin()) {
+    auto prev = std::prev(it);
+    Slotted& p = prev->second;
+    if (prev->first + p.nblocks == fb && p.pool_block + p.nblocks == pb &&
+        p.nblocks + n <= UINT32_MAX) {
+      p.nblocks += n;
+      return write_slot(txn, p.slot, prev->first, p.pool_block, p.nblocks);
+    }
+  }
+  auto slot = take_slot(txn);
+  if (!slot.ok()) return err(slot.error());
+  extents_[fb] = {pb, n, *slot};
+  return write_slot(txn, *slot, fb, pb, n);
+}
+
+Result<bool> ExtentMap::remove(Txn& txn, uint64_t fb, uint64_t end) {
+  std::lock_guard<std::mutex> g(mu_);
+  auto it = extents_.upper_bound(fb);
+  if (it != extents_.begin()) --it;
+  while (it != extents_.end() && it->first < end) {
+    if (txn.room() < kRemoveReserve) return false;
+    const uint64_t efb = it->first;
+    Slotted e = it->second;
+    const uint64_t eend = efb + e.nblocks;
+    if (eend <= fb) {
+      ++it;
+      continue;
+    }
+    const uint64_t cut_from = std::max(fb, efb), cut_to = std::min(end, eend);
+    alloc_.free(txn, e.pool_block + (cut_from - efb), cut_to - cut_from);
+    it = extents_.erase(it);
+    // What is left: a head [efb, cut_from) in the old slot, and a tail
+    // [cut_to, eend) in a new slot.
+    if (cut_from > efb) {
+      extents_[efb] = {e.pool_block, cut_from - efb, e.slot};
+      PMEMFS_TRY(write_slot(txn, e.slot, efb, e.pool_block, cut_from - efb));
+    } else {
+      free_slots_.insert(e.slot);
+      PMEMFS_TRY(write_slot(txn, e.slot, 0, 0, 0));
+    }
+    if (cut_to < eend) {
+      auto slot = take_slot(txn);
+      if (!slot.ok()) return err(slot.error());
+      uint64_t tpb = e.pool_block + (cut_to - efb);
+      extents_[cut_to] = {tpb, eend - cut_to, *slot};
+      PMEMFS_TRY(write_slot(txn, *slot, cut_to, tpb, eend - cut_to));
+      it = extents_.upper_bound(cut_to);
+    }
+  }
+  return true;
+}
+
+void ExtentMap::free_chain(Txn& txn) {
+  std::lock_guard<std::mutex> g(mu_);
+  for (uint64_t b : chain_) alloc_.free(txn, b, 1);
+  chain_.clear();
+  free_slots_.clear();
+  for (uint32_t s = 0; s < kInlineExtents; ++s) free_slots_.insert(s);
+  rec_.extent_next = 0;
+}
+
+std::vector<Mapped> ExtentMap::all() const {
+  std::lock_guard<std::mutex> g(mu_);
+  std::vector<Mapped> out;
+  out.reserve(extents_.size());
+  for (const auto& [fb, e] : extents_) out.push_back({fb, e.pool_block, e.nblocks});
+  return out;
+}
+
+uint64_t ExtentMap::allocated_blocks() const {
+  std::lock_guard<std::mutex> g(mu_);
+  uint64_t n = chain_.size();
+  for (const auto& [fb, e] : extents_) n += e.nblocks;
+  return n;
+}
+
+uint64_t ExtentMap::end_block() const {
+  std::lock_guard<std::mutex> g(mu_);
+  if (extents_.empty()) return 0;
+  auto last = std::prev(extents_.end());
+  return last->first + last->second.nblocks;
+}
+
+}  // namespace pmemfs

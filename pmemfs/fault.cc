@@ -1,0 +1,111 @@
+#include "pmemfs/fault.h"
+
+#include <algorithm>
+
+#include "pmemfs/alloc.h"
+#include "pmemfs/dir.h"
+#include "pmemfs/inode.h"
+#include "pmemfs/journal.h"
+#include "pmemfs/pool.h"
+
+namespace pmemfs {
+
+using layout::kBlocksPerHuge;
+using layout::kBlockSize;
+
+char* entry_address(Pool& pool, const Entry& e, uint64_t page) {
+  if (e.kind == EntryKind::kHole) return const_cast<char*>(zero_page());
+  return pool.base() + (e.pool_block + (page - e.first_page)) * kBlockSize;
+}
+
+namespace {
+
+// An entry for a mapped extent: a PMD when the extent covers the page's whole
+// aligned 2 MiB range and is aligned in the pool too, else a PTE.
+Entry* insert_mapped(FaultContext& fc, Inode& inode, uint64_t page, const Mapped& m) {
+  const uint64_t r0 = page - page % kBlocksPerHuge;
+  const uint64_t pb_at_r0 = m.pool_block + (r0 - m.file_block);
+  if (m.file_block <= r0 && r0 + kBlocksPerHuge <= m.file_block + m.nblocks &&
+      pb_at_r0 % kBlocksPerHuge == 0) {
+    fc.counters.pmd_faults.fetch_add(1, std::memory_order_relaxed);
+    return inode.mapping.insert(EntryKind::kPmd, r0, pb_at_r0);
+  }
+  fc.counters.pte_faults.fetch_add(1, std::memory_order_relaxed);
+  return inode.mapping.insert(EntryKind::kPte, page, m.pool_block + (page - m.file_block));
+}
+
+}  // namespace
+
+Entry* read_fault(FaultContext& fc, Inode& inode, uint64_t page) {
+  if (Entry* e = inode.mapping.find(page)) return e;
+  if (auto m = inode.extents.find(page)) return insert_mapped(fc, inode, page, *m);
+  if (fc.hooks.hole_window) fc.hooks.hole_window();
+  fc.counters.hole_faults.fetch_add(1, std::memory_order_relaxed);
+  return inode.mapping.insert(EntryKind::kHole, page, 0);
+}
+
+Entry* write_fault_mapped(FaultContext& fc, Inode& inode, uint64_t page) {
+  if (Entry* e = inode.mapping.find(page); e && e->kind != EntryKind::kHole) return e;
+  if (auto m = inode.extents.find(page)) return insert_mapped(fc, inode, page, *m);
+  return nullptr;
+}
+
+Result<Entry*> write_fault_locked(FaultContext& fc, Inode& inode, uint64_t page,
+                                  uint64_t want_pages, uint64_t new_size) {
+  // We may have dropped the lock: check again whether somebody else mapped it.
+  if (Entry* e = write_fault_mapped(fc, inode, page)) {
+    fc.counters.retries.fetch_add(1, std::memory_order_relaxed);
+    return e;
+  }
+  const uint64_t r0 = page - page % kBlocksPerHuge, r_end = r0 + kBlocksPerHuge;
+  const auto next = inode.extents.next(r0);
+  const bool range_is_hole = !next || next->file_block >= r_end;
+  // Reach: the file covers the whole range once this write lands, or it is
+  // past its first 2 MiB already and grows into this range (a streaming
+  // writer). Small files keep 4 KiB blocks.
+  const uint64_t size_blocks = (new_size + kBlockSize - 1) / kBlockSize;
+  const bool in_reach = size_blocks >= r_end || (r0 >= kBlocksPerHuge && size_blocks > r0);
+
+  Txn txn = fc.journal.begin();
+  Run run{};
+  uint64_t fb = page;
+  bool huge = false;
+  if (range_is_hole && in_reach) {
+    auto r = fc.alloc.alloc_huge(txn);
+    if (r.ok()) {
+      run = *r;
+      fb = r0;
+      huge = true;
+    }
+  }
+  if (!huge) {
+    uint64_t limit = r_end;
+    if (auto n = inode.extents.next(page); n && n->file_block < limit) limit = n->file_block;
+    const uint64_t want = std::clamp<uint64_t>(want_pages, 1, limit - page);
+    uint64_t goal = 0;
+    if (page > 0)
+      if (auto prev = inode.extents.find(page - 1)) goal = prev->pool_block + (page - 1 - prev->file_block) + 1;
+    auto r = fc.alloc.alloc(txn, static_cast<uint32_t>(want), goal, page);
+    if (!r.ok()) return err(r.error());
+    run = *r;
+  }
+  // Data before metadata: the blocks are zero and durable before the extent
+  // that exposes them commits, so no stale byte can ever be read.
+  fc.pool.memset_persist(fc.pool.at<char>(run.pool_block * kBlockSize), 0,
+                         uint64_t{run.nblocks} * kBlockSize);
+  PMEMFS_TRY(inode.extents.insert(txn, fb, run.pool_block, run.nblocks));
+  if (fb + run.nblocks > size_blocks) inode.rec.flags |= layout::kInodeBeyondEof;
+  fc.inodes.write(txn, inode);
+  PMEMFS_TRY(txn.commit());
+
+  const uint64_t evicted = inode.mapping.evict_holes(fb, fb + run.nblocks - 1);
+  fc.counters.hole_evictions.fetch_add(evicted, std::memory_order_relaxed);
+  if (huge) {
+    fc.counters.pmd_faults.fetch_add(1, std::memory_order_relaxed);
+    return inode.mapping.insert(EntryKind::kPmd, r0, run.pool_block);
+  }
+  fc.counters.pte_faults.fetch_add(1, std::memory_order_relaxed);
+  return inode.mapping.insert(EntryKind::kPte, page, run.pool_block);
+}
+
+}  // namespace pmemfs

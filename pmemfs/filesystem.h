@@ -1,0 +1,169 @@
+// The public face of the pmemfs library: POSIX-shaped operations on inode
+// numbers, errno results, thread safe. The FUSE daemon calls these one to one.
+// Permission checks are the kernel's (default_permissions); the library checks
+// only what the VFS cannot (names, types, emptiness, space).
+#pragma once
+
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "pmemfs/result.h"
+
+namespace pmemfs {
+
+struct Attr {
+  uint64_t ino = 0;
+  uint64_t generation = 0;
+  uint32_t mode = 0;
+  uint32_t uid = 0, gid = 0;
+  uint32_t nlink = 0;
+  uint64_t size = 0;
+  uint64_t blocks = 0;  // 512-byte units allocated, as st_blocks
+  uint64_t rdev = 0;
+  struct timespec atime {}, mtime {}, ctime {}, btime {};
+  void to_stat(struct stat* st) const;
+};
+
+// Who asks: new nodes belong to the caller (FUSE request context).
+struct Caller {
+  uid_t uid = 0;
+  gid_t gid = 0;
+  mode_t umask = 0;  // applied to the mode of new nodes
+};
+
+// setattr: fields applied where the bit is set.
+struct SetAttr {
+  enum : uint32_t {
+    kMode = 1, kUid = 2, kGid = 4, kSize = 8,
+    kAtime = 16, kMtime = 32, kAtimeNow = 64, kMtimeNow = 128, kCtime = 256,
+  };
+  uint32_t valid = 0;
+  uint32_t mode = 0;
+  uint32_t uid = 0, gid = 0;
+  uint64_t size = 0;
+  struct timespec atime {}, mtime {}, ctime {};
+};
+
+struct DirEntry {
+  std::string name;
+  uint64_t ino;
+  uint32_t type;    // DT_*
+  uint64_t offset;  // cookie: pass to readdir to continue after this entry
+};
+
+struct StatFs {
+  uint64_t block_size, blocks, blocks_free;
+  uint64_t inodes, inodes_free;
+  uint32_t name_max;
+};
+
+struct ExtentInfo {
+  uint64_t file_offset, length, pool_offset;
+  bool huge;  // a 2 MiB extent aligned in file and pool
+};
+
+// Fault-path counters (see mapping.h), per mount.
+struct Stats {
+  uint64_t hole_faults = 0, pte_faults = 0, pmd_faults = 0;
+  uint64_t upgrades = 0, retries = 0, hole_evictions = 0;
+  uint64_t fsync_calls = 0, fsync_bytes_flushed = 0;
+  uint64_t journal_commits = 0;
+  std::string to_json() const;
+};
+
+struct MountOptions {
+  std::string source;          // /dev/daxX.Y or a pool file
+  bool read_only = false;
+  int lock_wait_seconds = 0;   // wait this long for another process to release the pool
+};
+
+struct FormatOptions {
+  std::string source;
+  uint64_t size = 0;            // create the file with this size if it does not exist
+  std::string label;
+  uint64_t bytes_per_inode = 0; // 0 = default
+  bool force = false;           // overwrite an existing pmemfs
+};
+
+struct FormatSummary {
+  uint64_t pool_size, data_blocks, inode_count, journal_lanes, data_off;
+  std::string granularity;
+};
+
+// copy_file_range / fallocate modes are Linux's (FALLOC_FL_*), lseek whence is
+// SEEK_SET/CUR/END/DATA/HOLE.
+class Filesystem {
+ public:
+  static Result<FormatSummary> format(const FormatOptions& opts);
+  static Result<std::unique_ptr<Filesystem>> mount(const MountOptions& opts);
+  virtual ~Filesystem() = default;
+
+  // Marks the pool clean and releases it; also done by the destructor.
+  virtual Status unmount() = 0;
+
+  virtual Result<Attr> lookup(uint64_t parent, std::string_view name) = 0;
+  // Kernel reference counting: lookup/create results count one reference;
+  // forget drops n. Unlinked inodes are freed when unreferenced and closed.
+  virtual void forget(uint64_t ino, uint64_t n) = 0;
+  virtual Result<Attr> getattr(uint64_t ino) = 0;
+  virtual Result<Attr> setattr(uint64_t ino, const SetAttr& attr) = 0;
+
+  virtual Result<Attr> mknod(uint64_t parent, std::string_view name, mode_t mode, dev_t rdev,
+                             const Caller& who) = 0;
+  virtual Result<Attr> mkdir(uint64_t parent, std::string_view name, mode_t mode,
+                             const Caller& who) = 0;
+  virtual Result<Attr> symlink(uint64_t parent, std::string_view name, std::string_view target,
+                               const Caller& who) = 0;
+  virtual Result<std::string> readlink(uint64_t ino) = 0;
+  virtual Result<Attr> link(uint64_t ino, uint64_t new_parent, std::string_view new_name) = 0;
+  virtual Status unlink(uint64_t parent, std::string_view name) = 0;
+  virtual Status rmdir(uint64_t parent, std::string_view name) = 0;
+  // flags: 0, RENAME_NOREPLACE or RENAME_EXCHANGE.
+  virtual Status rename(uint64_t parent, std::string_view name, uint64_t new_parent,
+                        std::string_view new_name, unsigned flags) = 0;
+
+  // Open files keep unlinked inodes alive until release.
+  virtual Status open(uint64_t ino) = 0;
+  virtual void release(uint64_t ino) = 0;
+
+  // Copies file bytes into buf; short at EOF.
+  virtual Result<size_t> read(uint64_t ino, uint64_t off, size_t size, char* buf) = 0;
+  // Zero-copy read: calls sink with pointers into the pool mapping (and the
+  // shared zero page for holes) while the inode is locked against truncation.
+  using ReadSink = std::function<int(const struct iovec* iov, int count)>;
+  virtual Result<size_t> read_direct(uint64_t ino, uint64_t off, size_t size,
+                                     const ReadSink& sink) = 0;
+  virtual Result<size_t> write(uint64_t ino, uint64_t off, const char* buf, size_t size) = 0;
+  virtual Status fsync(uint64_t ino, bool datasync) = 0;
+  virtual Status syncfs() = 0;
+  virtual Status fallocate(uint64_t ino, int mode, uint64_t off, uint64_t len) = 0;
+  virtual Result<uint64_t> lseek(uint64_t ino, uint64_t off, int whence) = 0;
+  virtual Result<size_t> copy_file_range(uint64_t ino_in, uint64_t off_in, uint64_t ino_out,
+                                         uint64_t off_out, size_t len) = 0;
+
+  // Directory listing from a cookie (0 = start; "." and ".." come first).
+  // fill returns false when the caller's buffer is full.
+  using DirFiller = std::function<bool(const DirEntry& e)>;
+  virtual Status readdir(uint64_t ino, uint64_t offset, const DirFiller& fill) = 0;
+
+  // flags: XATTR_CREATE or XATTR_REPLACE.
+  virtual Status setxattr(uint64_t ino, std::string_view name, std::string_view value,
+                          int flags) = 0;
+  virtual Result<std::string> getxattr(uint64_t ino, std::string_view name) = 0;
+  virtual Result<std::vector<std::string>> listxattr(uint64_t ino) = 0;
+  virtual Status removexattr(uint64_t ino, std::string_view name) = 0;
+
+  virtual Result<StatFs> statfs() = 0;
+  virtual Stats stats() const = 0;
+  virtual Result<std::vector<ExtentInfo>> map(uint64_t ino) = 0;
+};
+
+}  // namespace pmemfs

@@ -1,0 +1,169 @@
+// Attributes: getattr, setattr (incl. truncate), statfs, stats, map.
+#include <cinttypes>
+#include <cstdio>
+
+#include "pmemfs/fs_impl.h"
+
+namespace pmemfs {
+
+using layout::kBlockSize;
+using layout::kBlocksPerHuge;
+
+namespace {
+
+struct timespec to_ts(int64_t ns) {
+  struct timespec ts;
+  ts.tv_sec = ns / 1000000000;
+  ts.tv_nsec = ns % 1000000000;
+  if (ts.tv_nsec < 0) {
+    ts.tv_nsec += 1000000000;
+    ts.tv_sec -= 1;
+  }
+  return ts;
+}
+
+int64_t to_ns(const struct timespec& ts) { return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec; }
+
+}  // namespace
+
+void Attr::to_stat(struct stat* st) const {
+  *st = {};
+  st->st_ino = ino;
+  st->st_mode = mode;
+  st->st_nlink = nlink;
+  st->st_uid = uid;
+  st->st_gid = gid;
+  st->st_rdev = rdev;
+  st->st_size = static_cast<off_t>(size);
+  st->st_blksize = kBlockSize;
+  st->st_blocks = static_cast<blkcnt_t>(blocks);
+  st->st_atim = atime;
+  st->st_mtim = mtime;
+  st->st_ctim = ctime;
+}
+
+std::string Stats::to_json() const {
+  char buf[640];
+  std::snprintf(buf, sizeof(buf),
+                "{\"hole_faults\": %" PRIu64 ", \"pte_faults\": %" PRIu64 ", \"pmd_faults\": %" PRIu64
+                ", \"upgrades\": %" PRIu64 ", \"retries\": %" PRIu64 ", \"hole_evictions\": %" PRIu64
+                ", \"fsync_calls\": %" PRIu64 ", \"fsync_bytes_flushed\": %" PRIu64
+                ", \"journal_commits\": %" PRIu64 "}",
+                hole_faults, pte_faults, pmd_faults, upgrades, retries, hole_evictions,
+                fsync_calls, fsync_bytes_flushed, journal_commits);
+  return buf;
+}
+
+Attr FsImpl::attr_of(Inode& inode) {
+  const auto& r = inode.rec;
+  Attr a;
+  a.ino = inode.ino;
+  a.generation = r.generation;
+  a.mode = r.mode;
+  a.uid = r.uid;
+  a.gid = r.gid;
+  a.nlink = r.nlink;
+  a.size = r.size;
+  a.blocks = inode.extents.allocated_blocks() * (kBlockSize / 512);
+  a.rdev = r.rdev;
+  const int64_t pending = inode.pending_mtime.load(std::memory_order_relaxed);
+  a.atime = to_ts(r.atime_ns);
+  a.mtime = to_ts(std::max(r.mtime_ns, pending));
+  a.ctime = to_ts(std::max(r.ctime_ns, pending));
+  a.btime = to_ts(r.btime_ns);
+  return a;
+}
+
+Result<Attr> FsImpl::getattr(uint64_t ino) {
+  auto inode = get(ino);
+  if (!inode.ok()) return err(inode.error());
+  std::shared_lock<std::shared_mutex> lk((*inode)->lock);
+  return attr_of(**inode);
+}
+
+Result<Attr> FsImpl::setattr(uint64_t ino, const SetAttr& a) {
+  auto inode = get(ino);
+  if (!inode.ok()) return err(inode.error());
+  Inode& f = **inode;
+  std::unique_lock<std::shared_mutex> lk(f.lock);
+  f.fold_times();
+  auto& r = f.rec;
+  const int64_t now = now_ns();
+  if (a.valid & SetAttr::kSize) {
+    if (f.is_dir()) return err(EISDIR);
+    if (f.type() != S_IFREG) return err(EINVAL);
+    if (a.size != r.size) r.mtime_ns = now;
+    PMEMFS_TRY(truncate_locked(f, a.size));
+  }
+  if (a.valid & SetAttr::kMode) r.mode = (r.mode & S_IFMT) | (a.mode & 07777);
+  if (a.valid & SetAttr::kUid) r.uid = a.uid;
+  if (a.valid & SetAttr::kGid) r.gid = a.gid;
+  if (a.valid & SetAttr::kAtimeNow) r.atime_ns = now;
+  else if (a.valid & SetAttr::kAtime) r.atime_ns = to_ns(a.atime);
+  if (a.valid & SetAttr::kMtimeNow) r.mtime_ns = now;
+  else if (a.valid & SetAttr::kMtime) r.mtime_ns = to_ns(a.mtime);
+  r.ctime_ns = (a.valid & SetAttr::kCtime) ? to_ns(a.ctime) : now;
+  Txn txn = journal_->begin();
+  inodes_->write(txn, f);
+  PMEMFS_TRY(txn.commit());
+  return attr_of(f);
+}
+
+Result<StatFs> FsImpl::statfs() {
+  StatFs s{};
+  s.block_size = kBlockSize;
+  s.blocks = alloc_->total_blocks();
+  s.blocks_free = alloc_->free_blocks();
+  s.inodes = inodes_->count();
+  s.inodes_free = inodes_->free_count();
+  s.name_max = layout::kMaxNameLen;
+  return s;
+}
+
+Stats FsImpl::stats() const {
+  Stats s;
+  s.hole_faults = counters_.hole_faults.load();
+  s.pte_faults = counters_.pte_faults.load();
+  s.pmd_faults = counters_.pmd_faults.load();
+  s.upgrades = counters_.upgrades.load();
+  s.retries = counters_.retries.load();
+  s.hole_evictions = counters_.hole_evictions.load();
+  s.fsync_calls = counters_.fsync_calls.load();
+  s.fsync_bytes_flushed = counters_.fsync_bytes_flushed.load();
+  s.journal_commits = journal_->commits();
+  return s;
+}
+
+Result<std::vector<ExtentInfo>> FsImpl::map(uint64_t ino) {
+  auto inode = get(ino);
+  if (!inode.ok()) return err(inode.error());
+  std::shared_lock<std::shared_mutex> lk((*inode)->lock);
+  std::vector<ExtentInfo> out;
+  auto emit = [&](uint64_t fb, uint64_t pb, uint64_t n, bool huge) {
+    if (!out.empty() && out.back().huge == huge &&
+        out.back().file_offset + out.back().length == fb * kBlockSize &&
+        out.back().pool_offset + out.back().length == pb * kBlockSize) {
+      out.back().length += n * kBlockSize;
+      return;
+    }
+    out.push_back({fb * kBlockSize, n * kBlockSize, pb * kBlockSize, huge});
+  };
+  for (const Mapped& m : (*inode)->extents.all()) {
+    // Split each extent into the 2 MiB pieces aligned in file and pool and
+    // the 4 KiB blocks around them, as the fault path maps them.
+    uint64_t fb = m.file_block, pb = m.pool_block, left = m.nblocks;
+    while (left > 0) {
+      if (fb % kBlocksPerHuge == 0 && pb % kBlocksPerHuge == 0 && left >= kBlocksPerHuge) {
+        emit(fb, pb, kBlocksPerHuge, true);
+        fb += kBlocksPerHuge, pb += kBlocksPerHuge, left -= kBlocksPerHuge;
+      } else {
+        uint64_t n = std::min<uint64_t>(left, kBlocksPerHuge - fb % kBlocksPerHuge);
+        emit(fb, pb, n, false);
+        fb += n, pb += n, left -= n;
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace pmemfs

@@ -1,0 +1,270 @@
+// File data: read, write, fsync, through the fault path (fault.h).
+#include <sys/uio.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "pmemfs/fs_impl.h"
+
+namespace pmemfs {
+
+using layout::kBlockSize;
+
+namespace {
+
+// Walks [off, off+len) of a file one entry at a time: calls fn(entry, page,
+// offset in page, bytes) for the run of the range inside each entry.
+template <typename Fault, typename Fn>
+Status walk(uint64_t off, uint64_t len, Fault&& fault, Fn&& fn) {
+  while (len > 0) {
+    const uint64_t page = off / kBlockSize, in_page = off % kBlockSize;
+    auto e = fault(page);
+    if (!e.ok()) return err(e.error());
+    Entry* entry = *e;
+    if (entry == nullptr) return err(EAGAIN);  // a hole: the caller upgrades
+    const uint64_t entry_end = (entry->first_page + entry->npages()) * kBlockSize;
+    const uint64_t n = std::min(len, entry_end - off);
+    fn(*entry, page, in_page, n);
+    off += n;
+    len -= n;
+  }
+  return {};
+}
+
+void mark_dirty(Entry& e, uint64_t off, uint64_t n) {
+  for (uint64_t p = off / kBlockSize; p <= (off + n - 1) / kBlockSize; ++p) e.mark_dirty(p);
+}
+
+}  // namespace
+
+Result<size_t> FsImpl::read_direct(uint64_t ino, uint64_t off, size_t size, const ReadSink& sink) {
+  auto inode = get(ino);
+  if (!inode.ok()) return err(inode.error());
+  Inode& f = **inode;
+  std::shared_lock<std::shared_mutex> lk(f.lock);
+  if (f.is_dir()) return err(EISDIR);
+  if (off >= f.rec.size) return sink(nullptr, 0) == 0 ? Result<size_t>(size_t{0}) : err(EIO);
+  const uint64_t len = std::min<uint64_t>(size, f.rec.size - off);
+  std::vector<iovec> iov;
+  Status s = walk(off, len, [&](uint64_t page) -> Result<Entry*> { return read_fault(*fc_, f, page); },
+                  [&](Entry& e, uint64_t page, uint64_t in_page, uint64_t n) {
+                    if (e.kind == EntryKind::kHole) {
+                      // One zero page per hole page.
+                      iov.push_back({const_cast<char*>(zero_page()) + in_page, n});
+                      return;
+                    }
+                    char* p = entry_address(*pool_, e, page) + in_page;
+                    if (!iov.empty() && static_cast<char*>(iov.back().iov_base) + iov.back().iov_len == p)
+                      iov.back().iov_len += n;
+                    else
+                      iov.push_back({p, n});
+                  });
+  if (!s.ok()) return err(s.error());
+  int rc = sink(iov.data(), static_cast<int>(iov.size()));
+  if (rc != 0) return err(rc);
+  return static_cast<size_t>(len);
+}
+
+Result<size_t> FsImpl::read(uint64_t ino, uint64_t off, size_t size, char* buf) {
+  size_t copied = 0;
+  auto r = read_direct(ino, off, size, [&](const iovec* iov, int n) {
+    for (int i = 0; i < n; ++i) {
+      std::memcpy(buf + copied, iov[i].iov_base, iov[i].iov_len);
+      copied += iov[i].iov_len;
+    }
+    return 0;
+  });
+  return r;
+}
+
+Status FsImpl::write_locked(Inode& f, uint64_t off, const char* buf, size_t size, bool exclusive) {
+  const uint64_t new_size = std::max<uint64_t>(f.rec.size, off + size);
+  uint64_t done = 0;
+  auto fault = [&](uint64_t page) -> Result<Entry*> {
+    if (Entry* e = write_fault_mapped(*fc_, f, page)) return e;
+    if (!exclusive && !hooks_.disable_upgrade) return static_cast<Entry*>(nullptr);
+    const uint64_t want = (off + size + kBlockSize - 1) / kBlockSize - page;
+    if (hooks_.disable_upgrade && !exclusive) {
+      std::lock_guard<std::mutex> g(disabled_upgrade_mu_);
+      return write_fault_locked(*fc_, f, page, want, new_size);
+    }
+    return write_fault_locked(*fc_, f, page, want, new_size);
+  };
+  return walk(off, size, fault, [&](Entry& e, uint64_t page, uint64_t in_page, uint64_t n) {
+    std::memcpy(entry_address(*pool_, e, page) + in_page, buf + done, n);
+    mark_dirty(e, page * kBlockSize + in_page, n);
+    done += n;
+  });
+}
+
+Result<size_t> FsImpl::write(uint64_t ino, uint64_t off, const char* buf, size_t size) {
+  if (size == 0) return size_t{0};
+  if (off + size < off || off + size > sb_.pool_size * 64) return err(EFBIG);
+  auto inode = get(ino);
+  if (!inode.ok()) return err(inode.error());
+  Inode& f = **inode;
+  if (f.type() != S_IFREG) return err(f.is_dir() ? EISDIR : EINVAL);
+  {
+    std::shared_lock<std::shared_mutex> lk(f.lock);
+    if (off + size <= f.rec.size) {
+      // Shared first: overwrites and reads of mapped blocks run in parallel.
+      // (Each walk step re-faults, so a partial run here is redone below.)
+      Status s = write_locked(f, off, buf, size, false);
+      if (s.ok()) {
+        f.pending_mtime.store(now_ns());
+        return size;
+      }
+      if (s.error() != EAGAIN) return err(s.error());
+      counters_.upgrades.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+  // A hole or growth: drop the lock, take it exclusive; write_fault_locked
+  // resolves again, since the world may have changed in between.
+  std::unique_lock<std::shared_mutex> lk(f.lock);
+  PMEMFS_TRY(write_locked(f, off, buf, size, true));
+  f.fold_times();
+  const int64_t now = now_ns();
+  f.rec.mtime_ns = f.rec.ctime_ns = now;
+  if (off + size > f.rec.size) {
+    f.rec.size = off + size;
+    Txn txn = journal_->begin();
+    inodes_->write(txn, f);
+    PMEMFS_TRY(txn.commit());
+  } else {
+    f.pending_mtime.store(now);
+  }
+  // Writing clears setuid/setgid like the kernel's file_remove_privs; the
+  // kernel does it for us under default_permissions via setattr.
+  return size;
+}
+
+Status FsImpl::flush_data(Inode& f) {
+  auto ranges = f.mapping.take_dirty();
+  uint64_t bytes = 0;
+  for (const auto& r : ranges) {
+    pool_->flush(pool_->base() + r.pool_off, r.len);
+    bytes += r.len;
+  }
+  pool_->drain();
+  counters_.fsync_bytes_flushed.fetch_add(bytes, std::memory_order_relaxed);
+  return {};
+}
+
+Status FsImpl::fsync(uint64_t ino, bool datasync) {
+  auto inode = get(ino);
+  if (!inode.ok()) return err(inode.error());
+  Inode& f = **inode;
+  counters_.fsync_calls.fetch_add(1, std::memory_order_relaxed);
+  {
+    std::shared_lock<std::shared_mutex> lk(f.lock);
+    PMEMFS_TRY(flush_data(f));
+    // Metadata is durable at every commit; only lazily kept times remain.
+    if (datasync || f.pending_mtime.load() == 0) return {};
+  }
+  std::unique_lock<std::shared_mutex> lk(f.lock);
+  if (f.rec.mode == 0 || f.pending_mtime.load() == 0) return {};
+  f.fold_times();
+  Txn txn = journal_->begin();
+  inodes_->write(txn, f);
+  return txn.commit();
+}
+
+Status FsImpl::syncfs() {
+  for (const auto& inode : inodes_->loaded()) {
+    if (inode->type() != S_IFREG) continue;
+    PMEMFS_TRY(fsync(inode->ino, false));
+  }
+  return {};
+}
+
+void FsImpl::zero_mapped_locked(Inode& f, uint64_t off, uint64_t len) {
+  while (len > 0) {
+    const uint64_t fb = off / kBlockSize, in_block = off % kBlockSize;
+    const uint64_t n = std::min(len, kBlockSize - in_block);
+    if (auto m = f.extents.find(fb)) {
+      char* p = pool_->at<char>((m->pool_block + fb - m->file_block) * kBlockSize + in_block);
+      pool_->memset_persist(p, 0, n, true);
+    }
+    off += n;
+    len -= n;
+  }
+  pool_->drain();
+}
+
+Status FsImpl::unmap_locked(Inode& f, uint64_t first_block, uint64_t end_block, Txn txn) {
+  if (first_block < end_block) f.mapping.evict(first_block, end_block - 1);
+  bool listed = f.rec.flags & layout::kInodeOrphan;
+  for (;;) {
+    auto done = f.extents.remove(txn, first_block, end_block);
+    if (!done.ok()) return err(done.error());
+    if (!*done && !listed && orphans_->add(txn, f.ino).ok()) {
+      // Too big for one transaction: listed so that a crash half way is
+      // finished at the next mount rather than leaving blocks past EOF.
+      f.rec.flags |= layout::kInodeOrphan;
+      listed = true;
+    }
+    if (*done) {
+      if (end_block == UINT64_MAX) f.rec.flags &= ~layout::kInodeBeyondEof;
+      if (listed && f.rec.nlink > 0) {
+        orphans_->remove(txn, f.ino);
+        f.rec.flags &= ~layout::kInodeOrphan;
+      }
+    }
+    inodes_->write(txn, f);
+    PMEMFS_TRY(txn.commit());
+    if (*done) return {};
+    txn = journal_->begin();
+  }
+}
+
+Status FsImpl::truncate_locked(Inode& f, uint64_t size) {
+  const uint64_t old = f.rec.size;
+  f.fold_times();
+  f.rec.size = size;
+  const uint64_t first = (size + kBlockSize - 1) / kBlockSize;
+  PMEMFS_TRY(unmap_locked(f, first, UINT64_MAX, journal_->begin()));
+  if (size < old && size % kBlockSize) {
+    // Bytes past EOF in the last block must read as zero if the file grows
+    // again: blocks past EOF are always zero.
+    f.mapping.evict(size / kBlockSize, size / kBlockSize);
+    zero_mapped_locked(f, size, kBlockSize - size % kBlockSize);
+  }
+  return {};
+}
+
+Status FsImpl::destroy_locked(Inode& f) {
+  f.mapping.evict(0, UINT64_MAX);
+  f.rec.size = 0;
+  PMEMFS_TRY(unmap_locked(f, 0, UINT64_MAX, journal_->begin()));
+  Txn txn = journal_->begin();
+  f.extents.free_chain(txn);
+  free_xattrs_locked(txn, f);
+  orphans_->remove(txn, f.ino);
+  inodes_->release(txn, f);
+  return txn.commit();
+}
+
+void FsImpl::reclaim_if_unused(const InodeRef& inode) {
+  if (inode->nlookup.load() != 0 || inode->nopen.load() != 0) return;
+  std::unique_lock<std::shared_mutex> lk(inode->lock);
+  if (inode->rec.nlink != 0 || inode->rec.mode == 0) return;
+  if (inode->nlookup.load() != 0 || inode->nopen.load() != 0) return;
+  (void)destroy_locked(*inode);
+  inode->rec.mode = 0;  // freed: a late forget must not free it twice
+}
+
+Status FsImpl::open(uint64_t ino) {
+  auto inode = get(ino);
+  if (!inode.ok()) return err(inode.error());
+  (*inode)->nopen.fetch_add(1);
+  return {};
+}
+
+void FsImpl::release(uint64_t ino) {
+  auto inode = get(ino);
+  if (!inode.ok()) return;
+  if ((*inode)->nopen.fetch_sub(1) == 1) reclaim_if_unused(*inode);
+}
+
+}  // namespace pmemfs

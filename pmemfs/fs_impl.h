@@ -1,0 +1,118 @@
+// FsImpl: the Filesystem behind filesystem.h. Internal: the daemon and the
+// tools use filesystem.h; unit tests include this for the fault-path seams.
+#pragma once
+
+#include <memory>
+#include <mutex>
+
+#include "pmemfs/alloc.h"
+#include "pmemfs/dir.h"
+#include "pmemfs/fault.h"
+#include "pmemfs/filesystem.h"
+#include "pmemfs/inode.h"
+#include "pmemfs/journal.h"
+#include "pmemfs/layout.h"
+#include "pmemfs/orphan.h"
+#include "pmemfs/pool.h"
+
+namespace pmemfs {
+
+class FsImpl final : public Filesystem {
+ public:
+  FsImpl(std::unique_ptr<Pool> pool, const layout::Superblock& sb);
+  ~FsImpl() override;
+  // Replays the journal, builds the allocator, finishes orphans.
+  Status start(bool was_clean);
+
+  Status unmount() override;
+  Result<Attr> lookup(uint64_t parent, std::string_view name) override;
+  void forget(uint64_t ino, uint64_t n) override;
+  Result<Attr> getattr(uint64_t ino) override;
+  Result<Attr> setattr(uint64_t ino, const SetAttr& attr) override;
+  Result<Attr> mknod(uint64_t parent, std::string_view name, mode_t mode, dev_t rdev,
+                     const Caller& who) override;
+  Result<Attr> mkdir(uint64_t parent, std::string_view name, mode_t mode,
+                     const Caller& who) override;
+  Result<Attr> symlink(uint64_t parent, std::string_view name, std::string_view target,
+                       const Caller& who) override;
+  Result<std::string> readlink(uint64_t ino) override;
+  Result<Attr> link(uint64_t ino, uint64_t new_parent, std::string_view new_name) override;
+  Status unlink(uint64_t parent, std::string_view name) override;
+  Status rmdir(uint64_t parent, std::string_view name) override;
+  Status rename(uint64_t parent, std::string_view name, uint64_t new_parent,
+                std::string_view new_name, unsigned flags) override;
+  Status open(uint64_t ino) override;
+  void release(uint64_t ino) override;
+  Result<size_t> read(uint64_t ino, uint64_t off, size_t size, char* buf) override;
+  Result<size_t> read_direct(uint64_t ino, uint64_t off, size_t size,
+                             const ReadSink& sink) override;
+  Result<size_t> write(uint64_t ino, uint64_t off, const char* buf, size_t size) override;
+  Status fsync(uint64_t ino, bool datasync) override;
+  Status syncfs() override;
+  Status fallocate(uint64_t ino, int mode, uint64_t off, uint64_t len) override;
+  Result<uint64_t> lseek(uint64_t ino, uint64_t off, int whence) override;
+  Result<size_t> copy_file_range(uint64_t ino_in, uint64_t off_in, uint64_t ino_out,
+                                 uint64_t off_out, size_t len) override;
+  Status readdir(uint64_t ino, uint64_t offset, const DirFiller& fill) override;
+  Status setxattr(uint64_t ino, std::string_view name, std::string_view value,
+                  int flags) override;
+  Result<std::string> getxattr(uint64_t ino, std::string_view name) override;
+  Result<std::vector<std::string>> listxattr(uint64_t ino) override;
+  Status removexattr(uint64_t ino, std::string_view name) override;
+  Result<StatFs> statfs() override;
+  Stats stats() const override;
+  Result<std::vector<ExtentInfo>> map(uint64_t ino) override;
+
+  FaultTestHooks& test_hooks() { return hooks_; }
+  Allocator& allocator() { return *alloc_; }
+  Pool& pool() { return *pool_; }
+
+ private:
+  using InodeRef = std::shared_ptr<Inode>;
+  Result<InodeRef> get(uint64_t ino) { return inodes_->get(ino); }
+  // The directory index, built on first use. REQUIRES: dir.lock held.
+  Result<Directory*> dir_of(Inode& dir);
+  // REQUIRES: inode.lock held.
+  Attr attr_of(Inode& inode);
+  Result<Attr> make_node(uint64_t parent, std::string_view name, mode_t mode, dev_t rdev,
+                         const Caller& who, std::string_view symlink_target);
+  // Frees an unlinked inode nobody references. REQUIRES: no lock held.
+  void reclaim_if_unused(const InodeRef& inode);
+  // Frees every block and the inode itself, in as many Txns as it takes.
+  // REQUIRES: inode.lock exclusive.
+  Status destroy_locked(Inode& inode);
+  // REQUIRES: inode.lock exclusive.
+  Status truncate_locked(Inode& inode, uint64_t size);
+  // Unmaps [first_block, end_block), in as many Txns as it takes; the first
+  // Txn also carries `first` (e.g. the size change). REQUIRES: lock exclusive.
+  Status unmap_locked(Inode& inode, uint64_t first_block, uint64_t end_block, Txn first);
+  // Zeroes [off, off+len) of allocated blocks in place, durably.
+  // REQUIRES: inode.lock exclusive.
+  void zero_mapped_locked(Inode& inode, uint64_t off, uint64_t len);
+  Status write_locked(Inode& inode, uint64_t off, const char* buf, size_t size, bool exclusive);
+  Status flush_data(Inode& inode);
+  // The inode's xattrs, read on first use. REQUIRES: inode.lock held.
+  Result<std::vector<XattrEntry>*> xattrs_of(Inode& inode);
+  // Frees every xattr run into txn. REQUIRES: inode.lock exclusive.
+  void free_xattrs_locked(Txn& txn, Inode& inode);
+  Status finish_orphans();
+  Status allocate_range_locked(Inode& inode, uint64_t off, uint64_t len, uint64_t new_size);
+
+  std::unique_ptr<Pool> pool_;
+  layout::Superblock sb_;
+  std::unique_ptr<Journal> journal_;
+  std::unique_ptr<Allocator> alloc_;
+  std::unique_ptr<InodeTable> inodes_;
+  std::unique_ptr<OrphanTable> orphans_;
+  FaultCounters counters_;
+  FaultTestHooks hooks_;
+  std::unique_ptr<FaultContext> fc_;
+  std::mutex disabled_upgrade_mu_;  // serialises writers in the test-only mode
+  // Serialises renames that move between directories (the VFS's
+  // s_vfs_rename_mutex), so directory lock order can follow ancestry.
+  std::mutex rename_mu_;
+  std::mutex unmount_mu_;
+  bool mounted_ = false;
+};
+
+}  // namespace pmemfs

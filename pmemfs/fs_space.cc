@@ -1,0 +1,113 @@
+// Space management: fallocate, SEEK_DATA/SEEK_HOLE, copy_file_range.
+#include <linux/falloc.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "pmemfs/fs_impl.h"
+
+namespace pmemfs {
+
+using layout::kBlockSize;
+
+Status FsImpl::allocate_range_locked(Inode& f, uint64_t off, uint64_t len, uint64_t new_size) {
+  uint64_t page = off / kBlockSize;
+  const uint64_t end = (off + len + kBlockSize - 1) / kBlockSize;
+  while (page < end) {
+    if (auto m = f.extents.find(page)) {
+      page = m->file_block + m->nblocks;
+      continue;
+    }
+    auto e = write_fault_locked(*fc_, f, page, end - page, new_size);
+    if (!e.ok()) return err(e.error());
+  }
+  return {};
+}
+
+Status FsImpl::fallocate(uint64_t ino, int mode, uint64_t off, uint64_t len) {
+  if (len == 0) return err(EINVAL);
+  if (off + len < off) return err(EFBIG);
+  const int known = FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE;
+  if (mode & ~known) return err(EOPNOTSUPP);
+  if ((mode & FALLOC_FL_PUNCH_HOLE) && (!(mode & FALLOC_FL_KEEP_SIZE) || (mode & FALLOC_FL_ZERO_RANGE)))
+    return err(EOPNOTSUPP);
+  auto inode = get(ino);
+  if (!inode.ok()) return err(inode.error());
+  Inode& f = **inode;
+  if (f.is_dir()) return err(EISDIR);
+  if (f.type() != S_IFREG) return err(ENODEV);
+  std::unique_lock<std::shared_mutex> lk(f.lock);
+  f.fold_times();
+  const bool keep = mode & FALLOC_FL_KEEP_SIZE;
+  const uint64_t new_size = keep ? f.rec.size : std::max<uint64_t>(f.rec.size, off + len);
+  const int64_t now = now_ns();
+
+  if (mode & FALLOC_FL_PUNCH_HOLE) {
+    // Partial blocks at the edges are zeroed in place, whole blocks freed.
+    const uint64_t first = (off + kBlockSize - 1) / kBlockSize;
+    const uint64_t last = (off + len) / kBlockSize;
+    f.mapping.evict(off / kBlockSize, (off + len - 1) / kBlockSize);
+    if (first > last) {
+      zero_mapped_locked(f, off, len);
+    } else {
+      zero_mapped_locked(f, off, first * kBlockSize - off);
+      zero_mapped_locked(f, last * kBlockSize, off + len - last * kBlockSize);
+    }
+    f.rec.mtime_ns = f.rec.ctime_ns = now;
+    return unmap_locked(f, first, std::max(first, last), journal_->begin());
+  }
+  if (mode & FALLOC_FL_ZERO_RANGE) {
+    zero_mapped_locked(f, off, len);
+  } else {
+    PMEMFS_TRY(allocate_range_locked(f, off, len, new_size));
+  }
+  Txn txn = journal_->begin();
+  if (new_size != f.rec.size || (mode & FALLOC_FL_ZERO_RANGE)) f.rec.mtime_ns = now;
+  f.rec.size = new_size;
+  f.rec.ctime_ns = now;
+  inodes_->write(txn, f);
+  return txn.commit();
+}
+
+Result<uint64_t> FsImpl::lseek(uint64_t ino, uint64_t off, int whence) {
+  auto inode = get(ino);
+  if (!inode.ok()) return err(inode.error());
+  Inode& f = **inode;
+  std::shared_lock<std::shared_mutex> lk(f.lock);
+  const uint64_t size = f.rec.size;
+  if (whence == SEEK_SET) return off;
+  if (whence == SEEK_END) return size + off;
+  if (whence != SEEK_DATA && whence != SEEK_HOLE) return err(EINVAL);
+  if (off >= size) return err(ENXIO);
+  uint64_t fb = off / kBlockSize;
+  if (whence == SEEK_DATA) {
+    auto m = f.extents.next(fb);
+    if (!m || m->file_block * kBlockSize >= size) return err(ENXIO);
+    return std::max(off, m->file_block * kBlockSize);
+  }
+  for (;;) {
+    auto m = f.extents.find(fb);
+    if (!m) return std::min(size, std::max(off, fb * kBlockSize));
+    fb = m->file_block + m->nblocks;
+    if (fb * kBlockSize >= size) return size;
+  }
+}
+
+Result<size_t> FsImpl::copy_file_range(uint64_t ino_in, uint64_t off_in, uint64_t ino_out,
+                                       uint64_t off_out, size_t len) {
+  constexpr size_t kChunk = 1 << 20;
+  std::vector<char> buf(std::min(len, kChunk));
+  size_t copied = 0;
+  while (copied < len) {
+    auto n = read(ino_in, off_in + copied, std::min(kChunk, len - copied), buf.data());
+    if (!n.ok()) return copied ? Result<size_t>(copied) : err(n.error());
+    if (*n == 0) break;
+    auto w = write(ino_out, off_out + copied, buf.data(), *n);
+    if (!w.ok()) return copied ? Result<size_t>(copied) : err(w.error());
+    copied += *w;
+  }
+  return copied;
+}
+
+}  // namespace pmemfs

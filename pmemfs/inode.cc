@@ -1,0 +1,130 @@
+#include "pmemfs/inode.h"
+
+#include <sys/stat.h>
+#include <time.h>
+
+#include <bit>
+#include <cstring>
+
+#include <spdlog/spdlog.h>
+
+#include "pmemfs/crc32c.h"
+#include "pmemfs/dir.h"
+#include "pmemfs/journal.h"
+#include "pmemfs/pool.h"
+
+namespace pmemfs {
+
+using layout::InodeRecord;
+
+void seal(InodeRecord& rec) { rec.checksum = crc32c(&rec, offsetof(InodeRecord, checksum)); }
+
+int64_t now_ns() {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+}
+
+void Inode::fold_times() {
+  int64_t t = pending_mtime.exchange(0);
+  if (t != 0) {
+    rec.mtime_ns = std::max(rec.mtime_ns, t);
+    rec.ctime_ns = std::max(rec.ctime_ns, t);
+  }
+}
+
+InodeTable::InodeTable(Pool& pool, Allocator& alloc, const layout::Superblock& sb)
+    : pool_(pool),
+      alloc_(alloc),
+      count_(sb.inode_count),
+      table_off_(sb.inode_table_off),
+      bitmap_off_(sb.inode_bitmap_off) {
+  const uint64_t words = (count_ + 63) / 64;
+  const auto* persistent = pool_.at<uint64_t>(bitmap_off_);
+  bits_.assign(persistent, persistent + words);
+  if (count_ % 64) bits_[words - 1] |= ~uint64_t{0} << (count_ % 64);
+  uint64_t used = 0;
+  for (uint64_t w : bits_) used += std::popcount(w);
+  free_ = words * 64 - used;
+}
+
+Result<std::shared_ptr<Inode>> InodeTable::get(uint64_t ino) {
+  std::lock_guard<std::mutex> g(mu_);
+  if (ino == 0 || ino > count_) return err(ESTALE);
+  if (auto it = cache_.find(ino); it != cache_.end()) return it->second;
+  if (!bit(ino)) return err(ESTALE);
+  auto inode = std::make_shared<Inode>(ino, pool_, alloc_);
+  std::memcpy(&inode->rec, pool_.at<InodeRecord>(record_off(ino)), sizeof(InodeRecord));
+  if (inode->rec.checksum != crc32c(&inode->rec, offsetof(InodeRecord, checksum)) ||
+      inode->rec.mode == 0) {
+    spdlog::error("inode {}: record is damaged (run fsck.pmemfs)", ino);
+    return err(EUCLEAN);
+  }
+  PMEMFS_TRY(inode->extents.load());
+  cache_.emplace(ino, inode);
+  return inode;
+}
+
+Result<std::shared_ptr<Inode>> InodeTable::allocate(Txn& txn) {
+  std::lock_guard<std::mutex> g(mu_);
+  const uint64_t words = bits_.size();
+  for (uint64_t k = 0; k < words; ++k) {
+    uint64_t w = (hint_ + k) % words;
+    if (bits_[w] == ~uint64_t{0}) continue;
+    uint64_t b = std::countr_one(bits_[w]);
+    uint64_t ino = w * 64 + b + 1;
+    bits_[w] |= uint64_t{1} << b;
+    hint_ = w;
+    --free_;
+    txn.set_bits(bitmap_off_ + w * 8, uint64_t{1} << b);
+    txn.on_abort([this, w, b, ino] {
+      std::lock_guard<std::mutex> g2(mu_);
+      bits_[w] &= ~(uint64_t{1} << b);
+      cache_.erase(ino);
+      ++free_;
+    });
+    auto inode = std::make_shared<Inode>(ino, pool_, alloc_);
+    inode->rec.generation = next_generation();
+    cache_[ino] = inode;
+    return inode;
+  }
+  return err(ENOSPC);
+}
+
+void InodeTable::write(Txn& txn, Inode& inode) {
+  seal(inode.rec);
+  txn.write_record(record_off(inode.ino), inode.rec);
+}
+
+void InodeTable::release(Txn& txn, Inode& inode) {
+  const uint64_t ino = inode.ino;
+  InodeRecord freed{};
+  freed.generation = inode.rec.generation;
+  seal(freed);
+  txn.write_record(record_off(ino), freed);
+  const uint64_t w = (ino - 1) / 64, mask = uint64_t{1} << ((ino - 1) % 64);
+  txn.clear_bits(bitmap_off_ + w * 8, mask);
+  txn.on_commit([this, ino, w, mask] {
+    std::lock_guard<std::mutex> g(mu_);
+    bits_[w] &= ~mask;
+    cache_.erase(ino);
+    ++free_;
+  });
+}
+
+void InodeTable::evict(uint64_t ino) {
+  std::lock_guard<std::mutex> g(mu_);
+  // Only when nobody else holds it: two DRAM copies of one inode must never exist.
+  if (auto it = cache_.find(ino); it != cache_.end() && it->second.use_count() == 1)
+    cache_.erase(it);
+}
+
+std::vector<std::shared_ptr<Inode>> InodeTable::loaded() const {
+  std::lock_guard<std::mutex> g(mu_);
+  std::vector<std::shared_ptr<Inode>> out;
+  out.reserve(cache_.size());
+  for (const auto& [ino, inode] : cache_) out.push_back(inode);
+  return out;
+}
+
+}  // namespace pmemfs

@@ -1,0 +1,102 @@
+#include "pmemfs/mapping.h"
+
+#include <sys/mman.h>
+
+#include <algorithm>
+
+#include "pmemfs/layout.h"
+
+namespace pmemfs {
+
+using layout::kBlocksPerHuge;
+using layout::kBlockSize;
+
+const char* zero_page() {
+  // PROT_READ: a write through a HOLE entry would fault instead of corrupting
+  // every hole in the filesystem.
+  static const char* page = static_cast<const char*>(
+      mmap(nullptr, kBlockSize, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  return page;
+}
+
+Entry* Mapping::find(uint64_t page) const {
+  std::lock_guard<std::mutex> g(mu_);
+  if (auto it = pages_.find(page); it != pages_.end()) return it->second.get();
+  if (auto it = pmds_.find(page - page % kBlocksPerHuge); it != pmds_.end())
+    return it->second.get();
+  return nullptr;
+}
+
+Entry* Mapping::insert(EntryKind kind, uint64_t first_page, uint64_t pool_block) {
+  std::lock_guard<std::mutex> g(mu_);
+  auto& map = kind == EntryKind::kPmd ? pmds_ : pages_;
+  auto [it, inserted] = map.try_emplace(first_page);
+  if (inserted) {
+    it->second = std::make_unique<Entry>();
+    it->second->kind = kind;
+    it->second->first_page = first_page;
+    it->second->pool_block = pool_block;
+  }
+  return it->second.get();
+}
+
+uint64_t Mapping::evict_holes(uint64_t first, uint64_t last) {
+  std::lock_guard<std::mutex> g(mu_);
+  uint64_t n = 0;
+  for (auto it = pages_.lower_bound(first); it != pages_.end() && it->first <= last;) {
+    if (it->second->kind == EntryKind::kHole) {
+      it = pages_.erase(it);
+      ++n;
+    } else {
+      ++it;
+    }
+  }
+  return n;
+}
+
+void Mapping::evict(uint64_t first, uint64_t last) {
+  std::lock_guard<std::mutex> g(mu_);
+  pages_.erase(pages_.lower_bound(first), pages_.upper_bound(last));
+  uint64_t pmd_first = first - first % kBlocksPerHuge;
+  pmds_.erase(pmds_.lower_bound(pmd_first), pmds_.upper_bound(last));
+}
+
+std::vector<DirtyRange> Mapping::take_dirty() {
+  std::vector<DirtyRange> ranges;
+  auto collect = [&](Entry& e) {
+    if (e.kind == EntryKind::kHole) return;
+    for (uint32_t w = 0; w < (e.npages() + 63) / 64; ++w) {
+      uint64_t bits = e.dirty[w].exchange(0, std::memory_order_relaxed);
+      while (bits) {
+        uint32_t b = static_cast<uint32_t>(__builtin_ctzll(bits));
+        bits &= bits - 1;
+        ranges.push_back({(e.pool_block + w * 64 + b) * kBlockSize, kBlockSize});
+      }
+    }
+  };
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    for (auto& [k, e] : pages_) collect(*e);
+    for (auto& [k, e] : pmds_) collect(*e);
+  }
+  // Each pool byte once: sort, then merge touching and overlapping ranges.
+  std::sort(ranges.begin(), ranges.end(),
+            [](const DirtyRange& a, const DirtyRange& b) { return a.pool_off < b.pool_off; });
+  std::vector<DirtyRange> merged;
+  for (const auto& r : ranges) {
+    if (!merged.empty() && r.pool_off <= merged.back().pool_off + merged.back().len) {
+      uint64_t end = std::max(merged.back().pool_off + merged.back().len, r.pool_off + r.len);
+      merged.back().len = end - merged.back().pool_off;
+    } else {
+      merged.push_back(r);
+    }
+  }
+  return merged;
+}
+
+size_t Mapping::size() const {
+  std::lock_guard<std::mutex> g(mu_);
+  return pages_.size() + pmds_.size();
+}
+
+}  // namespace pmemfs

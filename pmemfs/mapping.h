@@ -1,0 +1,75 @@
+// Mapping: the per-inode cache of fault entries, the daemon's analogue of the
+// kernel's radix tree of DAX entries (see shared/seed-thread.txt).
+//
+// An entry is a HOLE (the shared read-only zero page), a PTE (one 4 KiB block)
+// or a PMD (one 2 MiB extent aligned in file and pool). Reads and writes
+// resolve through cached entries; the extent tree is walked only on a miss.
+//
+// Locking: every call REQUIRES the owning inode's lock (Inode::lock), shared
+// or exclusive as noted. mu_ is the "tree lock": a leaf that lets holders of
+// the shared inode lock insert entries concurrently. Entries are erased only
+// under the exclusive inode lock, so an Entry* found under the shared lock
+// stays valid until that lock is dropped.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+namespace pmemfs {
+
+enum class EntryKind : uint8_t { kHole, kPte, kPmd };
+
+struct Entry {
+  EntryKind kind;
+  uint64_t first_page;  // file page (4 KiB units)
+  uint64_t pool_block;  // first pool block; unused for HOLE
+  // Dirty pages since the last fsync, one bit per 4 KiB page of the entry.
+  std::array<std::atomic<uint64_t>, 8> dirty{};
+
+  uint32_t npages() const { return kind == EntryKind::kPmd ? 512 : 1; }
+  void mark_dirty(uint64_t page) {
+    uint64_t i = page - first_page;
+    dirty[i / 64].fetch_or(uint64_t{1} << (i % 64), std::memory_order_relaxed);
+  }
+};
+
+// A contiguous pool range to flush, in bytes.
+struct DirtyRange {
+  uint64_t pool_off, len;
+};
+
+class Mapping {
+ public:
+  // The entry covering page, or nullptr. PTE/HOLE entries shadow a PMD: the
+  // order the hole-page race would corrupt, so the race tests can see it.
+  // REQUIRES: inode lock held (shared or exclusive).
+  Entry* find(uint64_t page) const;
+  // Inserts unless an entry already covers the page (returns that one then).
+  // REQUIRES: inode lock held; a HOLE may be inserted under the shared lock.
+  Entry* insert(EntryKind kind, uint64_t first_page, uint64_t pool_block);
+  // Drops HOLE entries in [first, last]; returns how many.
+  // REQUIRES: inode lock held exclusive (or the upgrade-disabled test mode).
+  uint64_t evict_holes(uint64_t first, uint64_t last);
+  // Drops every entry overlapping [first, last], dirty marks included (the
+  // blocks are being freed or rewritten). REQUIRES: inode lock exclusive.
+  void evict(uint64_t first, uint64_t last);
+  // Takes and clears every dirty mark, merged into pool ranges, each byte once
+  // even where entries overlap in the pool. REQUIRES: inode lock held.
+  std::vector<DirtyRange> take_dirty();
+  size_t size() const;
+
+ private:
+  mutable std::mutex mu_;  // leaf lock; guards the two maps' structure
+  std::map<uint64_t, std::unique_ptr<Entry>> pages_;  // HOLE and PTE, by page
+  std::map<uint64_t, std::unique_ptr<Entry>> pmds_;   // PMD, by first page
+};
+
+// The shared zero page that HOLE entries map: read only, page aligned.
+const char* zero_page();
+
+}  // namespace pmemfs

@@ -1,0 +1,111 @@
+// Mount and unmount: journal replay, allocator, orphans, the clean flag.
+#include <cstring>
+
+#include <spdlog/spdlog.h>
+
+#include "pmemfs/crc32c.h"
+#include "pmemfs/fs_impl.h"
+#include "pmemfs/superblock.h"
+
+namespace pmemfs {
+
+using layout::StateRecord;
+
+Result<std::unique_ptr<Filesystem>> Filesystem::mount(const MountOptions& o) {
+  PoolOpenOptions po;
+  po.lock_wait_seconds = o.lock_wait_seconds;
+  auto pool = Pool::open(o.source, po);
+  if (!pool.ok()) return err(pool.error());
+  auto sb = read_superblock(**pool);
+  if (!sb.ok()) return err(sb.error());
+  const auto* st = (*pool)->at<StateRecord>(sb->state_off);
+  bool was_clean = st->clean == 1 && st->checksum == crc32c(st, offsetof(StateRecord, checksum));
+  auto fs = std::make_unique<FsImpl>(std::move(*pool), *sb);
+  PMEMFS_TRY(fs->start(was_clean));
+  return std::unique_ptr<Filesystem>(std::move(fs));
+}
+
+FsImpl::FsImpl(std::unique_ptr<Pool> pool, const layout::Superblock& sb)
+    : pool_(std::move(pool)), sb_(sb) {}
+
+FsImpl::~FsImpl() {
+  if (mounted_) (void)unmount();
+}
+
+Status FsImpl::start(bool was_clean) {
+  journal_ = std::make_unique<Journal>(*pool_, sb_.journal_off, sb_.journal_lanes, sb_.lane_size);
+  auto replayed = journal_->replay();
+  if (!replayed.ok()) return err(replayed.error());
+  if (!was_clean)
+    spdlog::info("{}: was not unmounted cleanly; replayed {} journal transactions", pool_->path(),
+                 *replayed);
+  alloc_ = std::make_unique<Allocator>(*pool_, sb_);
+  inodes_ = std::make_unique<InodeTable>(*pool_, *alloc_, sb_);
+  orphans_ = std::make_unique<OrphanTable>(*pool_, sb_);
+  fc_ = std::make_unique<FaultContext>(
+      FaultContext{*pool_, *journal_, *alloc_, *inodes_, counters_, hooks_});
+
+  StateRecord st;
+  std::memcpy(&st, pool_->at<StateRecord>(sb_.state_off), sizeof(st));
+  st.clean = 0;
+  st.mount_count += 1;
+  st.last_mount_ns = now_ns();
+  seal(st);
+  inodes_->set_generation_base(st.mount_count);
+  Txn txn = journal_->begin();
+  txn.write_record(sb_.state_off, st);
+  PMEMFS_TRY(txn.commit());
+
+  auto root = get(layout::kRootIno);
+  if (!root.ok() || !(*root)->is_dir()) {
+    spdlog::error("{}: the root directory is damaged (run fsck.pmemfs)", pool_->path());
+    return err(EUCLEAN);
+  }
+  PMEMFS_TRY(finish_orphans());
+  mounted_ = true;
+  return {};
+}
+
+Status FsImpl::finish_orphans() {
+  for (uint64_t ino : orphans_->list()) {
+    auto inode = get(ino);
+    if (!inode.ok()) {
+      // A stale slot (the inode is already free): just clear it.
+      Txn txn = journal_->begin();
+      orphans_->remove(txn, ino);
+      PMEMFS_TRY(txn.commit());
+      continue;
+    }
+    std::unique_lock<std::shared_mutex> lk((*inode)->lock);
+    if ((*inode)->rec.nlink == 0) {
+      PMEMFS_TRY(destroy_locked(**inode));
+    } else {
+      PMEMFS_TRY(truncate_locked(**inode, (*inode)->rec.size));
+    }
+  }
+  return {};
+}
+
+Status FsImpl::unmount() {
+  std::lock_guard<std::mutex> g(unmount_mu_);
+  if (!mounted_) return {};
+  PMEMFS_TRY(syncfs());
+  // Nothing references anything any more: unlinked files die now.
+  for (uint64_t ino : orphans_->list()) {
+    auto inode = get(ino);
+    if (!inode.ok()) continue;
+    std::unique_lock<std::shared_mutex> lk((*inode)->lock);
+    if ((*inode)->rec.nlink == 0) PMEMFS_TRY(destroy_locked(**inode));
+  }
+  StateRecord st;
+  std::memcpy(&st, pool_->at<StateRecord>(sb_.state_off), sizeof(st));
+  st.clean = 1;
+  seal(st);
+  Txn txn = journal_->begin();
+  txn.write_record(sb_.state_off, st);
+  PMEMFS_TRY(txn.commit());
+  mounted_ = false;
+  return {};
+}
+
+}  // namespace pmemfs
