@@ -461,10 +461,31 @@ void pm_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len
   reply_status(req, err);
 }
 
+// With the writeback cache the kernel may hold dirty pages of the file that
+// the daemon has never seen, and it does not write them back before sending
+// LSEEK. Answering from the pool alone would call freshly written data a hole
+// (or ENXIO past the daemon's EOF), and cp/tar/rsync skip holes: silent data
+// loss. So the kernel is first told to write the file's pages back: inode
+// invalidation launders dirty pages synchronously, as WRITE requests that
+// other loop threads serve. Single-threaded, nobody could serve them; there
+// the kernel is sent back to its own llseek (all data, hole at EOF), which
+// is always safe.
+int sync_kernel_cache_for_lseek(OpsContext& c, fuse_ino_t ino) {
+  if (c.cache != CacheMode::kWriteback) return 0;
+  if (c.single_thread || !c.se) return ENOSYS;
+  int rc = fuse_lowlevel_notify_inval_inode(c.se, ino, 0, 0);
+  if (rc < 0 && rc != -ENOENT) {  // ENOENT: the kernel has no such inode cached
+    spdlog::debug("lseek: invalidating inode {} failed: {}", ino, strerror(-rc));
+    return ENOSYS;
+  }
+  return 0;
+}
+
 void pm_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, fuse_file_info*) noexcept {
   uint64_t pos = 0;
   int err = guarded("lseek", [&] {
     if (off < 0) return ENXIO;
+    if (int e = sync_kernel_cache_for_lseek(ctx(req), ino)) return e;
     auto r = fs(req).lseek(ino, off, whence);
     if (!r) return r.error();
     pos = *r;

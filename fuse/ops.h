@@ -20,6 +20,9 @@ struct OpsContext {
   // forever and saves a LOOKUP/GETATTR round trip (10-30 us) per stat.
   double timeout = 86400.0;
   unsigned max_read = 0;  // echoed to libfuse in init when -o max_read was given
+  // For notifications to the kernel (see pm_lseek); null until the session exists.
+  struct fuse_session* se = nullptr;
+  bool single_thread = false;
 };
 
 // The table to hand to fuse_session_new.

@@ -47,6 +47,7 @@ Session::Session(Filesystem& fs, const Options& opts) : fs_(fs), opts_(opts) {
   ctx_.fs = &fs_;
   ctx_.cache = opts.cache;
   ctx_.max_read = opts.max_read;
+  ctx_.single_thread = opts.single_thread;
 }
 
 Session::~Session() {
@@ -81,6 +82,7 @@ std::string Session::mount(const std::string& mountpoint) {
   se_ = fuse_session_new(&args, &lowlevel_ops(), sizeof(fuse_lowlevel_ops), &ctx_);
   fuse_opt_free_args(&args);
   if (!se_) return "cannot create the FUSE session (bad FUSE option?)";
+  ctx_.se = se_;
 
   if (fuse_session_mount(se_, mountpoint_.c_str()) != 0) {
     // libfuse has logged the kernel's reason (through our logger).
