@@ -1,0 +1,48 @@
+// Small helpers shared by the mount tests: a fixture with a fresh mount per
+// test, and file helpers that report errno.
+#pragma once
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <memory>
+#include <string>
+
+#include "tests/mount/mounted_fs.h"
+
+namespace pmemfs::test {
+
+// Deterministic, position dependent bytes: a misplaced block shows up.
+std::string pattern(size_t n, uint32_t seed);
+
+// Whole-file helpers; errors come back as errno (0 = ok).
+int write_file(const std::string& path, const std::string& data, mode_t mode = 0644);
+std::string read_file(const std::string& path);
+
+struct Fd {
+  int fd = -1;
+  explicit Fd(int f) : fd(f) {}
+  ~Fd() { if (fd >= 0) ::close(fd); }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  operator int() const { return fd; }  // NOLINT: used like the int it wraps
+};
+
+class MountTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    PMEMFS_REQUIRE_FUSE();
+    fs_ = std::make_unique<MountedFs>(mount_options(), pool_size());
+    ASSERT_TRUE(fs_->ok());
+  }
+  void TearDown() override { fs_.reset(); }
+  virtual std::string mount_options() const { return ""; }
+  virtual uint64_t pool_size() const { return MountedFs::kDefaultPoolSize; }
+  std::string p(const std::string& rel) const { return fs_->path(rel); }
+
+  std::unique_ptr<MountedFs> fs_;
+};
+
+}  // namespace pmemfs::test
