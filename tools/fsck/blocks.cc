@@ -61,11 +61,14 @@ void Checker::check_block_bitmap() {
   const uint64_t bm = sb_.block_bitmap_off;
   // A run of blocks whose bitmap bit disagrees the same way.
   uint64_t run_start = 0, run_len = 0;
+  uint64_t unclaimed = 0;  // blocks in use nobody readable claims
   bool run_marked = false;
   auto flush = [&] {
     if (run_len == 0) return;
     const uint64_t first = data_first_ + run_start, n = run_len, idx = run_start;
-    if (run_marked) {
+    if (run_marked && claims_incomplete_) {
+      unclaimed += n;
+    } else if (run_marked) {
       rep_.repairable(fmt::format("{}: marked in use but owned by no inode (leaked); freeing", blocks_str(first, n)),
                       [bm, idx, n](Image& img) {
                         for (uint64_t i = idx; i < idx + n; ++i) image_set_bit(img, bm, i, false);
@@ -125,6 +128,10 @@ void Checker::check_block_bitmap() {
     }
   }
   flush();
+  if (unclaimed > 0)
+    rep_.note(fmt::format("{} blocks are marked in use but no readable inode claims them; the damaged "
+                          "inodes above may own them, so they are left in use",
+                          unclaimed));
 }
 
 }  // namespace pmemfs::fsck

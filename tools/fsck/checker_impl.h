@@ -134,6 +134,12 @@ class Checker {
   L::StateRecord state_{};
 
   std::unordered_map<uint64_t, InodeInfo> inodes_;  // every inode looked at
+  // Some inode's blocks could not all be read (damaged record, extent, extent
+  // block or xattr header): blocks in use that nobody claims may be its own,
+  // so they are not called leaked.
+  bool claims_incomplete_ = false;
+  // Some directory entry could not be read: link counts seen may be short.
+  bool links_incomplete_ = false;
   std::unique_ptr<BlockBits> owned_;
   std::vector<uint64_t> twice_;  // data blocks claimed more than once
   std::vector<Claim> claims_;

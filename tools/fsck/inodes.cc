@@ -86,13 +86,18 @@ InodeInfo& Checker::load(uint64_t ino) {
     in.state = InodeInfo::State::kNeverUsed;
   } else if (!checksum_ok(in.rec)) {
     in.state = in.bit ? InodeInfo::State::kDamaged : InodeInfo::State::kFree;
-    if (in.bit) rep_.unrepairable(fmt::format("inode {}: bad checksum", ino));
+    if (in.bit) {
+      rep_.unrepairable(fmt::format("inode {}: bad checksum", ino));
+      claims_incomplete_ = true;
+    }
   } else if (in.rec.mode == 0) {
     in.state = InodeInfo::State::kFree;
   } else if (dtype_of_mode(in.rec.mode) == DT_UNKNOWN) {
     in.state = in.bit ? InodeInfo::State::kDamaged : InodeInfo::State::kFree;
-    if (in.bit)
+    if (in.bit) {
       rep_.unrepairable(fmt::format("inode {}: invalid file type (mode {:#o})", ino, in.rec.mode));
+      claims_incomplete_ = true;
+    }
   } else {
     in.state = InodeInfo::State::kLive;
     check_inode_body(in);
@@ -130,6 +135,7 @@ void Checker::check_extent(InodeInfo& in, const L::Extent& e, const std::string&
   if (!checksum_ok(e)) {
     rep_.unrepairable(fmt::format("inode {}: {}: bad checksum", in.ino, where));
     in.extents_complete = false;
+    claims_incomplete_ = true;
     return;
   }
   if (!in_data(e.pool_block, e.nblocks)) {
@@ -139,11 +145,13 @@ void Checker::check_extent(InodeInfo& in, const L::Extent& e, const std::string&
         in.ino, where, e.file_block, e.pool_block, e.nblocks, data_first_,
         data_first_ + sb_.data_blocks - 1));
     in.extents_complete = false;
+    claims_incomplete_ = true;
     return;
   }
   if (e.file_block + e.nblocks < e.file_block) {
     rep_.unrepairable(fmt::format("inode {}: {}: file block {} overflows", in.ino, where, e.file_block));
     in.extents_complete = false;
+    claims_incomplete_ = true;
     return;
   }
   claim(e.pool_block, e.nblocks, in.ino, ClaimKind::kData);
@@ -157,6 +165,7 @@ void Checker::check_extent_chain(InodeInfo& in) {
       rep_.unrepairable(fmt::format("inode {}: extent block chain leads to block {}, outside the data area",
                                     in.ino, p));
       in.extents_complete = false;
+      claims_incomplete_ = true;
       return;
     }
     if (!seen.insert(p).second) {
@@ -169,6 +178,7 @@ void Checker::check_extent_chain(InodeInfo& in) {
       rep_.unrepairable(fmt::format("inode {}: extent block {}: bad {}", in.ino, p,
                                     eb.magic != L::kExtentBlockMagic ? "magic" : "checksum"));
       in.extents_complete = false;
+      claims_incomplete_ = true;
       return;
     }
     if (eb.owner != in.ino)
@@ -187,6 +197,7 @@ void Checker::check_xattrs(InodeInfo& in) {
     if (!in_data(p, 1)) {
       rep_.unrepairable(fmt::format("inode {}: xattr chain leads to block {}, outside the data area",
                                     in.ino, p));
+      claims_incomplete_ = true;
       return;
     }
     if (!seen.insert(p).second) {
@@ -199,6 +210,7 @@ void Checker::check_xattrs(InodeInfo& in) {
       claim(p, 1, in.ino, ClaimKind::kXattr);
       rep_.unrepairable(fmt::format("inode {}: xattr block {}: bad {}", in.ino, p,
                                     h.magic != L::kXattrMagic ? "magic" : "checksum"));
+      claims_incomplete_ = true;
       return;
     }
     const uint64_t need = sizeof(L::XattrHeader) + uint64_t{h.name_len} + h.value_len;
@@ -208,6 +220,7 @@ void Checker::check_xattrs(InodeInfo& in) {
       rep_.unrepairable(fmt::format(
           "inode {}: xattr block {}: invalid geometry ({} blocks, name {} bytes, value {} bytes)", in.ino,
           p, h.nblocks, h.name_len, h.value_len));
+      claims_incomplete_ = true;
       return;
     }
     claim(p, h.nblocks, in.ino, ClaimKind::kXattr);

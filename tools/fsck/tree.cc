@@ -60,6 +60,7 @@ void Checker::check_dirent(InodeInfo& dir, uint64_t pblock, uint32_t slot,
   }
   if (!checksum_ok(d)) {
     rep_.unrepairable(fmt::format("{}: entry for inode {}: bad checksum", where, d.ino));
+    links_incomplete_ = true;
     return;
   }
   const std::string name(d.name, d.name_len);
@@ -222,7 +223,11 @@ void Checker::check_inode_links() {
       // An unlinked directory (an orphan named nowhere) has no links at all.
       expected = (in.links == 0 && ino != L::kRootIno) ? 0 : 2 + in.subdirs;
     }
-    if (in.rec.nlink != expected)
+    if (in.rec.nlink > expected && links_incomplete_)
+      rep_.note(fmt::format("inode {}: link count is {}, {} entries seen; the damaged entries above may "
+                            "name it",
+                            ino, in.rec.nlink, expected));
+    else if (in.rec.nlink != expected)
       rep_.repairable(fmt::format("inode {}: link count is {}, should be {}; fixing it", ino, in.rec.nlink,
                                   expected),
                       rewrite([expected](L::InodeRecord& r) { r.nlink = expected; }));
