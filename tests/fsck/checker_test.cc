@@ -514,5 +514,100 @@ TEST_F(FsckTest, OrphanTableNamingFreeInode) {
   expect_repaired();
 }
 
+TEST_F(FsckTest, LiveInodeFreeInBitmap) {
+  const uint64_t i = f1_ - 1;
+  auto byte = read_at<uint8_t>(sb_.inode_bitmap_off + i / 8);
+  write_at<uint8_t>(sb_.inode_bitmap_off + i / 8, byte & ~(1u << (i % 8)));
+  expect_detected("inode " + std::to_string(f1_) + ": in use but free in the inode bitmap");
+  expect_repaired();
+  EXPECT_TRUE(inode_bit(f1_));
+}
+
+TEST_F(FsckTest, DamagedXattrValue) {
+  const uint64_t head = inode(f1_).xattr_head;
+  ASSERT_NE(head, 0u);
+  const auto h = read_at<L::XattrHeader>(head * L::kBlockSize);
+  flip_byte(head * L::kBlockSize + sizeof(h) + h.name_len);  // first value byte
+  expect_detected("xattr block " + std::to_string(head) + ": name/value checksum is bad");
+  expect_not_repaired();
+}
+
+TEST_F(FsckTest, DamagedExtentBlockHeader) {
+  const uint64_t eb = inode(f2_).extent_next;
+  ASSERT_NE(eb, 0u) << "f2 keeps its extents inline; pick another inode";
+  flip_byte(eb * L::kBlockSize + offsetof(L::ExtentBlock, next) + 3);
+  expect_detected("extent block " + std::to_string(eb) + ": bad checksum");
+  expect_not_repaired();
+}
+
+TEST_F(FsckTest, DirectorySizeBeyondItsBlocks) {
+  auto r = inode(b_);
+  r.size += 2 * L::kBlockSize;
+  put_inode(b_, r);
+  expect_detected("directory " + std::to_string(b_) + ": file block");
+  expect_not_repaired();
+}
+
+TEST_F(FsckTest, FileBlocksBeyondSize) {
+  auto r = inode(sparse_);
+  r.size = 10;
+  put_inode(sparse_, r);
+  expect_detected("inode " + std::to_string(sparse_) + ": blocks mapped up to file block 256, beyond its size 10");
+  expect_not_repaired();
+}
+
+TEST_F(FsckTest, OpenUnlinkedFileIsAnOrphan) {
+  const std::string crashed = path_ + ".crash";
+  {
+    MountOptions mo;
+    mo.source = path_;
+    auto mounted = Filesystem::mount(mo);
+    ASSERT_TRUE(mounted.ok());
+    Filesystem& fs = **mounted;
+    auto t = fs.mknod(L::kRootIno, "tmp", S_IFREG | 0644, 0, Caller{});
+    ASSERT_TRUE(t.ok());
+    ASSERT_TRUE(fs.write(t->ino, 0, "data", 4).ok());
+    ASSERT_TRUE(fs.open(t->ino).ok());
+    ASSERT_TRUE(fs.unlink(L::kRootIno, "tmp").ok());
+    // Still open: an orphan with no links. The pool file as it is now is
+    // what a crash would leave (every store reached the page cache).
+    EXPECT_EQ(fsck(CheckMode::kNoChanges).exit_code, kExitOperational);
+    std::string image(sb_.pool_size, '\0');
+    read_raw(0, image.data(), image.size());
+    int fd = open(crashed.c_str(), O_CREAT | O_TRUNC | O_WRONLY, 0600);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(write(fd, image.data(), image.size()), static_cast<ssize_t>(image.size()));
+    close(fd);
+    ASSERT_TRUE(fs.unmount().ok());
+  }
+  CheckResult r = fsck(CheckMode::kNoChanges);
+  EXPECT_EQ(r.exit_code, kExitClean) << out_;
+
+  // The crashed image: the orphan is in the table, nlink 0, in no directory.
+  {
+    int fd = open(crashed.c_str(), O_RDONLY);
+    ASSERT_GE(fd, 0);
+    uint64_t listed = 0;
+    ASSERT_EQ(pread(fd, &listed, sizeof(listed), sb_.orphan_off), 8);
+    close(fd);
+    ASSERT_NE(listed, 0u) << "the unlinked open file is not in the orphan table";
+  }
+  std::ostringstream os;
+  r = check_pool(crashed, CheckMode::kNoChanges, os);
+  EXPECT_EQ(r.exit_code, kExitClean) << os.str();
+  EXPECT_NE(os.str().find("not cleanly unmounted"), std::string::npos) << os.str();
+  {
+    MountOptions mo;
+    mo.source = crashed;
+    auto mounted = Filesystem::mount(mo);  // frees the orphan
+    ASSERT_TRUE(mounted.ok());
+    ASSERT_TRUE((*mounted)->unmount().ok());
+  }
+  os.str("");
+  r = check_pool(crashed, CheckMode::kNoChanges, os);
+  EXPECT_EQ(r.exit_code, kExitClean) << os.str();
+  unlink(crashed.c_str());
+}
+
 }  // namespace
 }  // namespace pmemfs::fsck
