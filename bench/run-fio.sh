@@ -5,7 +5,7 @@
 #   bench/run-fio.sh [--pmemfs-bin PATH] [--mkfs PATH] [--runtime SECONDS]
 #                    [--pool-size SIZE] [--opts "-o cache=..."] [JOB.fio ...]
 #
-# Defaults: build/fuse/pmemfs, build/tools/mkfs.pmemfs, every bench/fio/*.fio,
+# Defaults: build/fuse/pmemfs, build/tools/mkfs/mkfs.pmemfs, every bench/fio/*.fio,
 # the runtime written in each job (5 s), a 4G pool. The pool lives in /dev/shm
 # (memory, like the tmpfs it is compared with) and is deleted at the end.
 # Sequential jobs are reported in MB/s (10^6 bytes), the others in IOPS.
@@ -14,7 +14,8 @@ set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 pmemfs_bin=$repo/build/fuse/pmemfs
-mkfs_bin=$repo/build/tools/mkfs.pmemfs
+mkfs_bin=$repo/build/tools/mkfs/mkfs.pmemfs
+[[ -x $mkfs_bin ]] || mkfs_bin=$repo/build/tools/mkfs.pmemfs
 runtime=""
 pool_size=4G
 daemon_opts=""

@@ -32,9 +32,11 @@ fi
 echo "building into build/ ..."
 ninja -C build >/dev/null || die "the build failed (run 'ninja -C build' to see why)"
 
-mkfs=build/tools/mkfs.pmemfs
+# mkfs lives in its own folder of tools/; the flat path is accepted too.
+mkfs=build/tools/mkfs/mkfs.pmemfs
+[[ -x $mkfs ]] || mkfs=build/tools/mkfs.pmemfs
 daemon=build/fuse/pmemfs
-[[ -x $mkfs ]] || die "$mkfs was not built"
+[[ -x $mkfs ]] || die "mkfs.pmemfs was not built (build/tools/mkfs/mkfs.pmemfs)"
 [[ -x $daemon ]] || die "$daemon was not built"
 
 if mountpoint -q "$MNT" 2>/dev/null; then
