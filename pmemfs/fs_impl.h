@@ -65,6 +65,7 @@ class FsImpl final : public Filesystem {
 
   FaultTestHooks& test_hooks() { return hooks_; }
   Allocator& allocator() { return *alloc_; }
+  Journal& journal_for_tests() { return *journal_; }
   Pool& pool() { return *pool_; }
 
  private:

@@ -85,6 +85,7 @@ Result<std::shared_ptr<Inode>> InodeTable::allocate(Txn& txn) {
     });
     auto inode = std::make_shared<Inode>(ino, pool_, alloc_);
     inode->rec.generation = next_generation();
+    (void)inode->extents.load();  // an empty record: frees the inline slots
     cache_[ino] = inode;
     return inode;
   }
