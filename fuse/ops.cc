@@ -122,6 +122,7 @@ void pm_init(void* userdata, fuse_conn_info* conn) noexcept {
   conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
   conn->time_gran = 1;
 
+  c.initialized = true;
   spdlog::info("fuse connection: protocol {}.{}, max_write {}, writeback cache {}, export {}",
                conn->proto_major, conn->proto_minor, conn->max_write,
                (conn->want & FUSE_CAP_WRITEBACK_CACHE) ? "on" : "off",
@@ -386,7 +387,8 @@ void pm_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_i
         return EIO;
       }
       replied = true;
-      int rc = fuse_reply_iov(req, iov, count);
+      // count is 0 at EOF (the library calls the sink exactly once).
+      int rc = count > 0 ? fuse_reply_iov(req, iov, count) : fuse_reply_buf(req, nullptr, 0);
       return rc < 0 && rc != -ENOENT ? -rc : 0;  // -ENOENT: request interrupted, fine
     });
     if (!r) return r.error();

@@ -6,6 +6,8 @@
 
 #include <fuse_lowlevel.h>
 
+#include <atomic>
+
 #include "fuse/options.h"
 #include "pmemfs/filesystem.h"
 
@@ -23,6 +25,8 @@ struct OpsContext {
   // For notifications to the kernel (see pm_lseek); null until the session exists.
   struct fuse_session* se = nullptr;
   bool single_thread = false;
+  // Set once init has run; the kernel applies the INIT reply right after.
+  std::atomic<bool> initialized{false};
 };
 
 // The table to hand to fuse_session_new.

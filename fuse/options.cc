@@ -85,6 +85,14 @@ void apply_option_list(const std::string& list, Options& opts, std::vector<std::
       unsigned long long n = 0;
       if (parse_uint(val, 3600, n)) opts.lock_wait_seconds = static_cast<int>(n);
       else errors.push_back("bad value in -o " + word + ": expected lock_wait=SECONDS (0-3600)");
+    } else if (key == "max_dirty_ratio") {
+      unsigned long long n = 0;
+      if (parse_uint(val, 100, n)) opts.max_dirty_ratio = static_cast<int>(n);
+      else errors.push_back("bad value in -o " + word + ": expected max_dirty_ratio=PERCENT (0-100)");
+    } else if (key == "read_ahead_kb") {
+      unsigned long long n = 0;
+      if (parse_uint(val, 1u << 20, n)) opts.read_ahead_kb = static_cast<int>(n);
+      else errors.push_back("bad value in -o " + word + ": expected read_ahead_kb=KIB");
     } else if (key == "max_read") {
       unsigned long long n = 0;
       if (parse_uint(val, 1ull << 30, n) && n >= 4096) {
@@ -184,6 +192,9 @@ std::string usage(const char* argv0) {
          "     cache=writeback|writethrough|none   kernel caching (default writeback)\n"
          "     log_level=trace|debug|info|warn|error   (default info)\n"
          "     lock_wait=SECONDS   wait for another process to release the pool (default 5)\n"
+         "     max_dirty_ratio=PERCENT   share of the dirty-page budget the mount may use\n"
+         "                         (root only; default 20, 0 keeps the kernel's strict 1%)\n"
+         "     read_ahead_kb=KIB   read-ahead of the mount (root only; default 1024, 0 = kernel's)\n"
          "     ro, rw, allow_other, max_read=BYTES, and the usual FUSE mount options\n"
          "  -V, --version, -h, --help\n";
 }

@@ -35,6 +35,9 @@ struct Options {
   int lock_wait_seconds = 5;  // a mount right after umount waits for the old daemon
   unsigned max_read = 0;      // 0 = kernel default; must be echoed in init
   bool allow_other = false;
+  // Device limits a root daemon sets (see bdi.h); 0 leaves the kernel's.
+  int max_dirty_ratio = 20;
+  int read_ahead_kb = 1024;  // one 1 MiB request ahead
 
   // Options handed to libfuse verbatim (kernel/fusermount mount options).
   std::vector<std::string> fuse_opts;

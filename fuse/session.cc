@@ -1,5 +1,7 @@
 #include "fuse/session.h"
 
+#include "fuse/bdi.h"
+
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -146,12 +148,22 @@ int Session::run() {
   sigset_t wait_set = termination_set();
   sigdelset(&wait_set, kWakeLoop);
   bool stopping = false;
+  // Device tuning must follow the INIT reply, which caps read-ahead to what
+  // the kernel offered at mount time: wait one tick after init has run.
+  bool tune_pending = geteuid() == 0;
+  bool init_seen = false;
   while (!loop_done) {
     // After a stop request the loop thread may sit in sem_wait having missed
     // the first wake-up (it checks the exit flag, then sleeps): knock again.
     timespec tick{0, 20 * 1000 * 1000};
     siginfo_t si{};
-    int sig = stopping ? sigtimedwait(&wait_set, &si, &tick) : sigwaitinfo(&wait_set, &si);
+    int sig = (stopping || tune_pending) ? sigtimedwait(&wait_set, &si, &tick)
+                                         : sigwaitinfo(&wait_set, &si);
+    if (tune_pending && init_seen) {
+      tune_bdi(mountpoint_, {opts_.max_dirty_ratio, opts_.read_ahead_kb});
+      tune_pending = false;
+    }
+    init_seen = ctx_.initialized;
     if (sig == kLoopEnded) break;
     if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP) {
       if (!stopping) {
