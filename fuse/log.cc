@@ -1,6 +1,7 @@
 #include "fuse/log.h"
 
 #include <fuse_log.h>
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/sinks/syslog_sink.h>
 #include <spdlog/spdlog.h>
@@ -8,6 +9,7 @@
 
 #include <cstdio>
 #include <memory>
+#include <mutex>
 
 namespace pmemfs::daemon {
 namespace {
@@ -38,7 +40,30 @@ void fuse_log_to_spdlog(enum fuse_log_level level, const char* fmt, va_list ap) 
   spdlog::log(lvl, "fuse: {}", std::string_view(buf, len));
 }
 
+// Remembers the last error message so that a failed mount can tell the user
+// what the library found, not just an errno.
+class LastErrorSink : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  std::string take() {
+    std::lock_guard<std::mutex> g(mutex_);
+    return std::exchange(last_, std::string());
+  }
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    if (msg.level >= spdlog::level::err) last_.assign(msg.payload.data(), msg.payload.size());
+  }
+  void flush_() override {}
+
+ private:
+  std::string last_;
+};
+
+std::shared_ptr<LastErrorSink> last_error_sink = std::make_shared<LastErrorSink>();
+
 }  // namespace
+
+std::string take_last_error() { return last_error_sink->take(); }
 
 void init_logging(bool foreground, spdlog::level::level_enum level) {
   std::shared_ptr<spdlog::logger> logger;
@@ -52,6 +77,7 @@ void init_logging(bool foreground, spdlog::level::level_enum level) {
                                                                   /*enable_formatting=*/false));
     logger->set_pattern("%v");
   }
+  logger->sinks().push_back(last_error_sink);  // before any thread logs
   logger->set_level(level);
   // Errors must reach syslog even if the daemon dies right after.
   logger->flush_on(spdlog::level::warn);

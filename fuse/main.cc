@@ -125,7 +125,14 @@ int run(int argc, char** argv) {
   mo.read_only = opts.read_only;
   mo.lock_wait_seconds = opts.lock_wait_seconds;
   auto mounted = Filesystem::mount(mo);
-  if (!mounted) daemon.fail(describe_mount_error(opts.source, mounted.error()));
+  if (!mounted) {
+    // Prefer the library's own explanation ("pool is 1 MiB; the minimum is
+    // 32 MiB") over what its errno alone would say.
+    std::string why = take_last_error();
+    if (!why.empty() && (why.back() == ' ' || why.back() == ':'))  // a message without detail
+      why += strerror(mounted.error());
+    daemon.fail(why.empty() ? describe_mount_error(opts.source, mounted.error()) : why);
+  }
   std::unique_ptr<Filesystem> fs = std::move(*mounted);
 
   int rc = 0;
