@@ -98,7 +98,8 @@ Result<Entry*> write_fault_locked(FaultContext& fc, Inode& inode, uint64_t page,
   fc.inodes.write(txn, inode);
   PMEMFS_TRY(txn.commit());
 
-  const uint64_t evicted = inode.mapping.evict_holes(fb, fb + run.nblocks - 1);
+  const uint64_t evicted =
+      inode.mapping.evict_holes(fb, fb + run.nblocks - 1, fc.hooks.disable_upgrade);
   fc.counters.hole_evictions.fetch_add(evicted, std::memory_order_relaxed);
   if (huge) {
     fc.counters.pmd_faults.fetch_add(1, std::memory_order_relaxed);

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <vector>
 
+#include "pmemfs/data_copy.h"
 #include "pmemfs/fs_impl.h"
 
 namespace pmemfs {
@@ -70,7 +71,7 @@ Result<size_t> FsImpl::read(uint64_t ino, uint64_t off, size_t size, char* buf) 
   size_t copied = 0;
   auto r = read_direct(ino, off, size, [&](const iovec* iov, int n) {
     for (int i = 0; i < n; ++i) {
-      std::memcpy(buf + copied, iov[i].iov_base, iov[i].iov_len);
+      copy_data(buf + copied, iov[i].iov_base, iov[i].iov_len);
       copied += iov[i].iov_len;
     }
     return 0;
@@ -92,7 +93,7 @@ Status FsImpl::write_locked(Inode& f, uint64_t off, const char* buf, size_t size
     return write_fault_locked(*fc_, f, page, want, new_size);
   };
   return walk(off, size, fault, [&](Entry& e, uint64_t page, uint64_t in_page, uint64_t n) {
-    std::memcpy(entry_address(*pool_, e, page) + in_page, buf + done, n);
+    copy_data(entry_address(*pool_, e, page) + in_page, buf + done, n);
     mark_dirty(e, page * kBlockSize + in_page, n);
     done += n;
   });

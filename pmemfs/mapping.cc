@@ -40,11 +40,12 @@ Entry* Mapping::insert(EntryKind kind, uint64_t first_page, uint64_t pool_block)
   return it->second.get();
 }
 
-uint64_t Mapping::evict_holes(uint64_t first, uint64_t last) {
+uint64_t Mapping::evict_holes(uint64_t first, uint64_t last, bool defer_free) {
   std::lock_guard<std::mutex> g(mu_);
   uint64_t n = 0;
   for (auto it = pages_.lower_bound(first); it != pages_.end() && it->first <= last;) {
     if (it->second->kind == EntryKind::kHole) {
+      if (defer_free) retired_.push_back(std::move(it->second));
       it = pages_.erase(it);
       ++n;
     } else {
@@ -56,6 +57,7 @@ uint64_t Mapping::evict_holes(uint64_t first, uint64_t last) {
 
 void Mapping::evict(uint64_t first, uint64_t last) {
   std::lock_guard<std::mutex> g(mu_);
+  retired_.clear();
   pages_.erase(pages_.lower_bound(first), pages_.upper_bound(last));
   uint64_t pmd_first = first - first % kBlocksPerHuge;
   pmds_.erase(pmds_.lower_bound(pmd_first), pmds_.upper_bound(last));

@@ -53,8 +53,10 @@ class Mapping {
   // REQUIRES: inode lock held; a HOLE may be inserted under the shared lock.
   Entry* insert(EntryKind kind, uint64_t first_page, uint64_t pool_block);
   // Drops HOLE entries in [first, last]; returns how many.
-  // REQUIRES: inode lock held exclusive (or the upgrade-disabled test mode).
-  uint64_t evict_holes(uint64_t first, uint64_t last);
+  // REQUIRES: inode lock held exclusive. The upgrade-disabled test mode holds
+  // it shared and passes defer_free: other holders may still use the entries,
+  // so they are kept until the next evict() (which needs the lock exclusive).
+  uint64_t evict_holes(uint64_t first, uint64_t last, bool defer_free = false);
   // Drops every entry overlapping [first, last], dirty marks included (the
   // blocks are being freed or rewritten). REQUIRES: inode lock exclusive.
   void evict(uint64_t first, uint64_t last);
@@ -67,6 +69,7 @@ class Mapping {
   mutable std::mutex mu_;  // leaf lock; guards the two maps' structure
   std::map<uint64_t, std::unique_ptr<Entry>> pages_;  // HOLE and PTE, by page
   std::map<uint64_t, std::unique_ptr<Entry>> pmds_;   // PMD, by first page
+  std::vector<std::unique_ptr<Entry>> retired_;       // see evict_holes
 };
 
 // The shared zero page that HOLE entries map: read only, page aligned.
