@@ -81,9 +81,11 @@ Status FsImpl::rename(uint64_t parent, std::string_view name, uint64_t new_paren
   // A directory may not move below itself.
   if (cross && src->is_dir() && (new_parent == src->ino || is_ancestor(src->ino, new_parent)))
     return err(EINVAL);
-  if (cross && dst && dst->is_dir() && (flags & RENAME_EXCHANGE) &&
-      (parent == dst->ino || is_ancestor(dst->ino, parent)))
-    return err(EINVAL);
+  // Nor may the target be an ancestor of the source: Linux says ENOTEMPTY
+  // (it holds the source), EINVAL for an exchange. Checked before the child
+  // locks below, which would otherwise take src_dir's lock a second time.
+  if (cross && dst && dst->is_dir() && (parent == dst->ino || is_ancestor(dst->ino, parent)))
+    return err((flags & RENAME_EXCHANGE) ? EINVAL : ENOTEMPTY);
 
   // Children after their directories, in ino order.
   std::unique_lock<std::shared_mutex> c1, c2;
