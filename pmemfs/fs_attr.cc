@@ -68,8 +68,9 @@ Attr FsImpl::attr_of(Inode& inode) {
   a.rdev = r.rdev;
   const int64_t pending = inode.pending_mtime.load(std::memory_order_relaxed);
   a.atime = to_ts(r.atime_ns);
-  a.mtime = to_ts(std::max(r.mtime_ns, pending));
-  a.ctime = to_ts(std::max(r.ctime_ns, pending));
+  // 0 means no pending write, not the epoch: times before 1970 are valid.
+  a.mtime = to_ts(pending != 0 ? std::max(r.mtime_ns, pending) : r.mtime_ns);
+  a.ctime = to_ts(pending != 0 ? std::max(r.ctime_ns, pending) : r.ctime_ns);
   a.btime = to_ts(r.btime_ns);
   return a;
 }
