@@ -65,7 +65,8 @@ const char* cache_mode_name(CacheMode m) {
   return "?";
 }
 
-void apply_option_list(const std::string& list, Options& opts, std::vector<std::string>& errors) {
+// Applies one comma separated -o list to opts, collecting every problem.
+static void apply_option_list(const std::string& list, Options& opts, std::vector<std::string>& errors) {
   for (const std::string& word : split_options(list)) {
     if (word.empty()) continue;
     std::string_view w = word;

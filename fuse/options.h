@@ -52,10 +52,6 @@ struct ParsedArgs {
 
 ParsedArgs parse_args(int argc, const char* const* argv);
 
-// Applies one comma separated -o list to opts (exposed for the tests and the
-// mount helper's sake: both accept the same words).
-void apply_option_list(const std::string& list, Options& opts, std::vector<std::string>& errors);
-
 const char* cache_mode_name(CacheMode m);
 
 std::string usage(const char* argv0);

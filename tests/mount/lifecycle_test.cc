@@ -75,6 +75,18 @@ TEST_F(LifecycleTest, SigtermWithOpenFilesStillEndsCleanly) {
   EXPECT_EQ("hello", read_file(p("held")));
 }
 
+TEST_F(LifecycleTest, ReadOnlyMountServesReadsAndRefusesWrites) {
+  ASSERT_EQ(0, write_file(p("f"), "frozen"));
+  ASSERT_EQ(0, fs_->unmount());
+  ASSERT_TRUE(fs_->mount("ro"));
+  EXPECT_EQ("frozen", read_file(p("f")));
+  errno = 0;
+  EXPECT_EQ(-1, open(p("f").c_str(), O_WRONLY));
+  EXPECT_EQ(EROFS, errno);
+  EXPECT_EQ(-1, mkdir(p("d").c_str(), 0755));
+  EXPECT_EQ(EROFS, errno);
+}
+
 TEST_F(LifecycleTest, SecondMountOfTheSamePoolFailsWithAMessage) {
   const std::string mnt2 = second_mountpoint();
   auto r = run({daemon_path(), "-f", "-o", "lock_wait=0", fs_->pool(), mnt2});

@@ -9,7 +9,9 @@
 #include <sys/xattr.h>
 
 #include <cstring>
+#include <chrono>
 #include <set>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -575,6 +577,66 @@ TEST_F(OpsTest, FileHandlesOpenFilesAndDirectoriesAfterRemount) {
   ASSERT_EQ(0, unlink(p("a/b/file").c_str()));
   ASSERT_TRUE(fs_->remount());
   EXPECT_ERRNO(open_handle(file_h, O_RDONLY), ESTALE);
+}
+
+// ---- durability calls, concurrency, space reclaim ---------------------------
+
+TEST_F(OpsTest, FsyncFdatasyncAndDirectoryFsyncSucceed) {
+  ASSERT_EQ(0, mkdir(p("d").c_str(), 0755));
+  Fd f(open(p("d/f").c_str(), O_RDWR | O_CREAT, 0644));
+  ASSERT_GE(f, 0);
+  ASSERT_EQ(3, write(f, "abc", 3));
+  EXPECT_EQ(0, fdatasync(f));
+  EXPECT_EQ(0, fsync(f));
+  Fd d(open(p("d").c_str(), O_RDONLY | O_DIRECTORY));
+  ASSERT_GE(d, 0);
+  EXPECT_EQ(0, fsync(d));
+  EXPECT_EQ(0, syncfs(d));
+  char buf[1 << 16];
+  ssize_t n = getxattr(fs_->mnt().c_str(), "user.pmemfs.stats", buf, sizeof buf);
+  ASSERT_GT(n, 0);
+  std::string stats(buf, static_cast<size_t>(n));
+  EXPECT_NE(std::string::npos, stats.find("fsync_calls")) << stats;
+}
+
+TEST_F(OpsTest, ConcurrentWritersToSeparateFilesKeepTheirData) {
+  constexpr int kThreads = 4;
+  std::vector<std::thread> threads;
+  std::vector<int> errors(kThreads, 0);
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      const std::string data = pattern(6 * kMiB + 4096 * t, 40 + t);
+      errors[t] = write_file(p("t" + std::to_string(t)), data);
+      if (!errors[t] && read_file(p("t" + std::to_string(t))) != data) errors[t] = -1;
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (int t = 0; t < kThreads; ++t) EXPECT_EQ(0, errors[t]) << "thread " << t;
+  ASSERT_TRUE(fs_->remount());
+  for (int t = 0; t < kThreads; ++t)
+    EXPECT_TRUE(read_file(p("t" + std::to_string(t))) == pattern(6 * kMiB + 4096 * t, 40 + t));
+}
+
+TEST_F(OpsTest, SpaceOfAnUnlinkedFileReturnsWhenTheLastDescriptorCloses) {
+  auto free_bytes = [&] {
+    struct statvfs sv {};
+    EXPECT_EQ(0, statvfs(fs_->mnt().c_str(), &sv));
+    return sv.f_bfree * sv.f_frsize;
+  };
+  const uint64_t before = free_bytes();
+  Fd fd(open(p("big").c_str(), O_RDWR | O_CREAT, 0644));
+  ASSERT_GE(fd, 0);
+  const std::string data = pattern(32 * kMiB, 12);
+  ASSERT_EQ(static_cast<ssize_t>(data.size()), write(fd, data.data(), data.size()));
+  ASSERT_EQ(0, fsync(fd));
+  ASSERT_EQ(0, unlink(p("big").c_str()));
+  EXPECT_LT(free_bytes() + 30 * kMiB, before) << "space freed while still open";
+  close(std::exchange(fd.fd, -1));
+  // The kernel sends RELEASE and FORGET asynchronously after close.
+  uint64_t after = 0;
+  for (int i = 0; i < 200 && (after = free_bytes()) + kMiB < before; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_GE(after + kMiB, before);
 }
 
 // ---- full pool ------------------------------------------------------------------
