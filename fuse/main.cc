@@ -45,8 +45,13 @@ std::string check_source(const std::string& source) {
 }
 
 std::string check_mountpoint(const std::string& mnt) {
+  // ENOTCONN: a daemon died (SIGKILL, crash) and left its mount behind.
   struct stat st {}, parent {};
-  if (stat(mnt.c_str(), &st) != 0) return "mount point " + mnt + ": " + strerror(errno);
+  if (stat(mnt.c_str(), &st) != 0) {
+    if (errno == ENOTCONN)
+      return "mount point " + mnt + " belongs to a FUSE daemon that died; run: umount " + mnt;
+    return "mount point " + mnt + ": " + strerror(errno);
+  }
   if (!S_ISDIR(st.st_mode)) return "mount point " + mnt + " is not a directory";
   // Mounting over a mount hides it; almost always a mistake (a second mount
   // of the same directory from a script that ran twice).
