@@ -45,7 +45,8 @@ class FsckTest : public ::testing::Test {
   }
 
   // /a/b, /f1 (data, xattr, a hard link /a/b/l1), /a/f2 (3 MiB), /s -> a/f2,
-  // /fifo, /sparse (one block at 1 MiB), 20 files in /a/b (two dir blocks).
+  // /fifo, /sparse (one block at 1 MiB), /many (7 runs 4 MiB apart), 20
+  // files in /a/b (two directory blocks).
   void build_tree() {
     MountOptions mo;
     mo.source = path_;
@@ -62,7 +63,11 @@ class FsckTest : public ::testing::Test {
     f1_ = attr(fs.mknod(L::kRootIno, "f1", S_IFREG | 0644, 0, who), "create f1");
     f2_ = attr(fs.mknod(a_, "f2", S_IFREG | 0644, 0, who), "create f2");
     sparse_ = attr(fs.mknod(L::kRootIno, "sparse", S_IFREG | 0644, 0, who), "create sparse");
-    ASSERT_TRUE(a_ && b_ && f1_ && f2_ && sparse_);
+    many_ = attr(fs.mknod(L::kRootIno, "many", S_IFREG | 0644, 0, who), "create many");
+    ASSERT_TRUE(a_ && b_ && f1_ && f2_ && sparse_ && many_);
+    // More separate runs than fit inline: its extents spill to extent blocks.
+    for (uint64_t k = 0; k <= L::kInlineExtents + 1; ++k)
+      ASSERT_TRUE(fs.write(many_, k * (4u << 20), "m", 1).ok());
     std::string data(10000, 'x');
     ASSERT_TRUE(fs.write(f1_, 0, data.data(), data.size()).ok());
     std::string big(3u << 20, 'y');
@@ -250,7 +255,7 @@ class FsckTest : public ::testing::Test {
   std::string path_;
   std::string out_;
   L::Superblock sb_{};
-  uint64_t a_ = 0, b_ = 0, f1_ = 0, f2_ = 0, sparse_ = 0;
+  uint64_t a_ = 0, b_ = 0, f1_ = 0, f2_ = 0, sparse_ = 0, many_ = 0;
 };
 
 TEST_F(FsckTest, FreshTreeIsClean) {
@@ -533,8 +538,8 @@ TEST_F(FsckTest, DamagedXattrValue) {
 }
 
 TEST_F(FsckTest, DamagedExtentBlockHeader) {
-  const uint64_t eb = inode(f2_).extent_next;
-  ASSERT_NE(eb, 0u) << "f2 keeps its extents inline; pick another inode";
+  const uint64_t eb = inode(many_).extent_next;
+  ASSERT_NE(eb, 0u) << "more extents than fit inline, yet no extent block";
   flip_byte(eb * L::kBlockSize + offsetof(L::ExtentBlock, next) + 3);
   expect_detected("extent block " + std::to_string(eb) + ": bad checksum");
   expect_not_repaired();
