@@ -14,8 +14,8 @@
 
 namespace pmemfs::test {
 
-// Skips the test when /dev/fuse is unusable, except under CI (CI=true) where
-// that is a broken runner and must fail.
+// Skips the test when /dev/fuse is unusable or we are not root, except under
+// CI (CI=true) where that is a broken runner and must fail.
 #define PMEMFS_REQUIRE_FUSE()                                            \
   do {                                                                   \
     std::string why_ = ::pmemfs::test::fuse_unavailable_reason();        \
