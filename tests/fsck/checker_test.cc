@@ -463,7 +463,7 @@ TEST_F(FsckTest, UnlinkedInodeNotInOrphanTableIsFreed) {
   const uint64_t block = first_extent(sparse_).e.pool_block;
   r.nlink = 0;
   put_inode(sparse_, r);
-  expect_detected("not in the orphan table; freeing it");
+  expect_detected("link count 0, in no directory and not in the orphan table");
   expect_repaired();
   EXPECT_FALSE(inode_bit(sparse_));
   EXPECT_FALSE(block_bit(block));

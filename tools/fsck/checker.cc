@@ -40,7 +40,7 @@ CheckResult check_pool(const std::string& source, const CheckOptions& opts, std:
     return res;
   }
 
-  Report rep(out);
+  Report rep(out, repair);
   Checker checker(*img, rep, opts, out, source);
   const int code = checker.run();
   res.problems = rep.problems();
@@ -74,7 +74,7 @@ CheckResult check_pool(const std::string& source, const CheckOptions& opts, std:
   img->set_epoch(3);
   rep.run_repairs(*img);
   std::ostringstream recheck_out;
-  Report recheck(recheck_out);
+  Report recheck(recheck_out, false);
   CheckOptions recheck_opts = opts;
   recheck_opts.mode = CheckMode::kNoChanges;
   Checker again(*img, recheck, recheck_opts, recheck_out, source);

@@ -38,7 +38,7 @@ void Checker::check_state_record() {
   if (!checksum_ok(state_)) {
     if (plausible) {
       const uint64_t off = sb_.state_off;
-      rep_.repairable("state record: bad checksum; its fields are plausible, resealing it",
+      rep_.repairable("state record: bad checksum, but its fields are plausible; resealing it",
                       [off](Image& img) {
                         auto st = img.get<L::StateRecord>(off);
                         seal(st);

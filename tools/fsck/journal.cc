@@ -71,12 +71,12 @@ void Checker::check_journal() {
       continue;
     }
     if (!checksum_ok(h)) {
-      rep_.repairable(where + ": committed, but its header checksum is bad; mount skips it, freeing the lane",
+      rep_.repairable(where + ": committed, but its header checksum is bad (mount skips it); freeing the lane",
                       discard);
       continue;
     }
     if (h.bytes > capacity || img_.crc(off + sizeof(L::LaneHeader), h.bytes) != h.records_checksum) {
-      rep_.repairable(fmt::format("{} (seq {}): committed, but its records are damaged; mount skips it, "
+      rep_.repairable(fmt::format("{} (seq {}): committed, but its records are damaged (mount skips it); "
                                   "freeing the lane", where, h.seq),
                       discard);
       continue;
@@ -94,8 +94,8 @@ void Checker::check_journal() {
   std::stable_sort(pending.begin(), pending.end(),
                    [](const Pending& a, const Pending& b) { return a.seq < b.seq; });
   rep_.repairable(fmt::format(
-      "journal: {} committed transaction(s) not applied yet (journal needs replay; mount the "
-      "filesystem or run fsck -y); checking the pool as if replayed",
+      "journal: {} committed transaction(s) not applied yet, checked as if replayed (journal needs "
+      "replay; mount the filesystem or run fsck -y); replaying them",
       pending.size()));
   // Replayed records must be durable before the lanes are freed.
   img_.set_epoch(1);

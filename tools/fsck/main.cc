@@ -33,7 +33,7 @@ int usage_error(const std::string& why) {
 
 int main(int argc, char** argv) {
   pmemfs::fsck::CheckOptions opts;
-  bool no_changes = false, repair = false;
+  bool no_changes = false, repair = false;  // -n, -y
   static const option kLong[] = {{"help", no_argument, nullptr, 'h'},
                                  {"version", no_argument, nullptr, 'V'},
                                  {nullptr, 0, nullptr, 0}};
@@ -62,9 +62,6 @@ int main(int argc, char** argv) {
   if (optind == argc) return usage_error("no SOURCE given");
   if (argc - optind > 1) return usage_error("one SOURCE only");
   opts.mode = repair ? pmemfs::fsck::CheckMode::kRepair : pmemfs::fsck::CheckMode::kNoChanges;
-  const auto res = pmemfs::fsck::check_pool(argv[optind], opts, std::cout);
-  if (!repair && !no_changes && (res.exit_code & pmemfs::fsck::kExitUncorrected) &&
-      res.problems > res.unrepairable)
-    std::cout << "run fsck.pmemfs -y " << argv[optind] << " to repair\n";
-  return res.exit_code;
+  // Without -n the summary already says "run fsck.pmemfs -y to repair".
+  return pmemfs::fsck::check_pool(argv[optind], opts, std::cout).exit_code;
 }

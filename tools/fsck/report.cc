@@ -4,7 +4,11 @@ namespace pmemfs::fsck {
 
 void Report::repairable(const std::string& line, Repair repair) {
   ++problems_;
-  out_ << line << '\n';
+  const size_t cut = line.rfind("; ");
+  if (repairing_ || cut == std::string::npos)
+    out_ << line << '\n';
+  else
+    out_ << line.substr(0, cut) << " [-y: " << line.substr(cut + 2) << "]\n";
   if (repair) repairs_.push_back(std::move(repair));
 }
 

@@ -18,10 +18,12 @@ class Report {
  public:
   using Repair = std::function<void(Image&)>;
 
-  explicit Report(std::ostream& out) : out_(out) {}
+  // repairing: the repairs will run if nothing unrepairable turns up.
+  Report(std::ostream& out, bool repairing) : out_(out), repairing_(repairing) {}
 
-  // A problem fsck can repair; repair may be empty when the overlay already
-  // holds the fix (journal replay).
+  // A problem fsck can repair, written "what is wrong; what the repair does".
+  // Without repairing the action is shown as "[-y: action]". repair may be
+  // empty when the overlay already holds the fix (journal replay).
   void repairable(const std::string& line, Repair repair = {});
   // A problem no repair exists for (yet).
   void unrepairable(const std::string& line);
@@ -36,6 +38,7 @@ class Report {
 
  private:
   std::ostream& out_;
+  const bool repairing_;
   uint64_t problems_ = 0;
   uint64_t unrepairable_ = 0;
   std::vector<Repair> repairs_;

@@ -89,7 +89,7 @@ int Checker::check_superblocks() {
   } else if (why_copy.empty()) {
     sb_ = copy;
     rep_.repairable("primary superblock (block 0): " + why_primary +
-                        "; the copy at block 1 is good: checking with it, restoring the primary from it",
+                        "; checking with the good copy at block 1; restoring the primary from it",
                     [copy](Image& img) { img.put(0, copy); });
   } else {
     rep_.unrepairable("primary superblock (block 0): " + why_primary);
