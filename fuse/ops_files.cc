@@ -1,0 +1,232 @@
+// Open files: open/create/release, the data path (read replies straight
+// from the pool mapping), durability, space and seeking.
+#include "fuse/ops_internal.h"
+
+#include <sys/uio.h>
+
+#include <cstring>
+#include <vector>
+
+namespace pmemfs::daemon {
+namespace {
+
+void set_open_flags(const OpsContext& c, fuse_file_info* fi) {
+  if (c.cache == CacheMode::kNone) {
+    fi->direct_io = 1;
+  } else {
+    // Only this daemon writes, so what the page cache holds from an earlier
+    // open is still right.
+    fi->keep_cache = 1;
+  }
+  // FLUSH (sent on every close) has nothing to do here: written data is
+  // already in the pool and close() promises no durability. Saying so spares
+  // a round trip per close (the kernel still writes back dirty pages first
+  // when the writeback cache is on).
+  fi->noflush = 1;
+}
+
+void pm_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexcept {
+  auto& c = ctx(req);
+  int err = guarded("open", [&] { return c.fs->open(ino).error(); });
+  if (err) {
+    fuse_reply_err(req, err);
+    return;
+  }
+  set_open_flags(c, fi);
+  if (fuse_reply_open(req, fi) == -ENOENT) c.fs->release(ino);
+}
+
+void pm_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
+               fuse_file_info* fi) noexcept {
+  auto& c = ctx(req);
+  fuse_entry_param e{};
+  int err = guarded("create", [&] {
+    Caller who;
+    mode = S_IFREG | (mode & 07777);
+    if (int e2 = new_node_owner(req, parent, mode, who)) return e2;
+    auto r = c.fs->mknod(parent, name, mode, 0, who);
+    if (!r && r.error() == EEXIST && !(fi->flags & O_EXCL)) {
+      // Another request created the name since the kernel's lookup; open(2)
+      // without O_EXCL opens what is there.
+      r = c.fs->lookup(parent, name);
+      if (r && S_ISDIR(r->mode)) {
+        c.fs->forget(r->ino, 1);
+        return EISDIR;
+      }
+    }
+    if (!r) return r.error();
+    if (auto o = c.fs->open(r->ino); !o) {
+      c.fs->forget(r->ino, 1);
+      return o.error();
+    }
+    fill_entry(c, *r, &e);
+    return 0;
+  });
+  if (err) {
+    fuse_reply_err(req, err);
+    return;
+  }
+  set_open_flags(c, fi);
+  if (fuse_reply_create(req, &e, fi) == -ENOENT) {
+    c.fs->release(e.ino);
+    c.fs->forget(e.ino, 1);
+  }
+}
+
+void pm_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) noexcept {
+  bool replied = false;
+  int err = guarded("read", [&] {
+    // The iovecs point into the pool mapping (and the shared zero page for
+    // holes) and stay valid only while the sink runs, so the reply is sent
+    // from inside it. fuse_reply_iov writes them with one writev: the kernel
+    // copies straight from pmem. (fuse_reply_data on a bufvec of several
+    // buffers would first copy them into a bounce buffer in libfuse 3.14
+    // unless splicing, see fuse_send_data_iov_fallback.)
+    auto r = fs(req).read_direct(ino, off, size, [&](const struct iovec* iov, int count) -> int {
+      if (replied) {
+        spdlog::error("read: read_direct called its sink twice for inode {}", ino);
+        return EIO;
+      }
+      replied = true;
+      // count is 0 at EOF (the library calls the sink exactly once).
+      int rc = count > 0 ? fuse_reply_iov(req, iov, count) : fuse_reply_buf(req, nullptr, 0);
+      return rc < 0 && rc != -ENOENT ? -rc : 0;  // -ENOENT: request interrupted, fine
+    });
+    if (!r) return r.error();
+    if (!replied) {  // nothing to read (at or past EOF)
+      replied = true;
+      fuse_reply_buf(req, nullptr, 0);
+    }
+    return 0;
+  });
+  if (!replied) fuse_reply_err(req, err ? err : EIO);
+}
+
+int do_write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t off,
+             size_t& written) {
+  auto r = fs(req).write(ino, off, buf, size);
+  if (!r) return r.error();
+  written = *r;
+  return 0;
+}
+
+void pm_write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t off,
+              fuse_file_info*) noexcept {
+  size_t n = 0;
+  int err = guarded("write", [&] { return do_write(req, ino, buf, size, off, n); });
+  if (err) fuse_reply_err(req, err);
+  else fuse_reply_write(req, n);
+}
+
+// libfuse prefers write_buf when it is set. Without splicing (see pm_init)
+// the payload is one memory buffer and goes to the library as is; a buffer
+// that is a pipe (someone enabled splice_read) is copied out first.
+void pm_write_buf(fuse_req_t req, fuse_ino_t ino, fuse_bufvec* in, off_t off,
+                  fuse_file_info*) noexcept {
+  size_t n = 0;
+  int err = guarded("write_buf", [&] {
+    size_t size = fuse_buf_size(in);
+    if (in->count == 1 && in->idx == 0 && in->off == 0 && !(in->buf[0].flags & FUSE_BUF_IS_FD))
+      return do_write(req, ino, static_cast<const char*>(in->buf[0].mem), size, off, n);
+    std::vector<char> tmp(size);
+    fuse_bufvec out = FUSE_BUFVEC_INIT(size);
+    out.buf[0].mem = tmp.data();
+    ssize_t got = fuse_buf_copy(&out, in, fuse_buf_copy_flags(0));
+    if (got < 0) return static_cast<int>(-got);
+    return do_write(req, ino, tmp.data(), static_cast<size_t>(got), off, n);
+  });
+  if (err) fuse_reply_err(req, err);
+  else fuse_reply_write(req, n);
+}
+
+// Nothing to flush per file descriptor: data is in the pool already, and
+// durability is fsync's job. (open sets noflush, so this rarely comes.)
+void pm_flush(fuse_req_t req, fuse_ino_t, fuse_file_info*) noexcept { fuse_reply_err(req, 0); }
+
+void pm_release(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) noexcept {
+  guarded("release", [&] {
+    fs(req).release(ino);
+    return 0;
+  });
+  fuse_reply_err(req, 0);
+}
+
+void pm_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info*) noexcept {
+  reply_status(req, guarded("fsync", [&] { return fs(req).fsync(ino, datasync != 0).error(); }));
+}
+
+void pm_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
+                  fuse_file_info*) noexcept {
+  int err = guarded("fallocate", [&] {
+    if (off < 0 || len <= 0) return EINVAL;
+    return fs(req).fallocate(ino, mode, off, len).error();
+  });
+  reply_status(req, err);
+}
+
+// With the writeback cache the kernel may hold dirty pages of the file that
+// the daemon has never seen, and it does not write them back before sending
+// LSEEK. Answering from the pool alone would call freshly written data a hole
+// (or ENXIO past the daemon's EOF), and cp/tar/rsync skip holes: silent data
+// loss. So the kernel is first told to write the file's pages back: inode
+// invalidation launders dirty pages synchronously, as WRITE requests that
+// other loop threads serve. Single-threaded, nobody could serve them; there
+// the kernel is sent back to its own llseek (all data, hole at EOF), which
+// is always safe.
+int sync_kernel_cache_for_lseek(OpsContext& c, fuse_ino_t ino) {
+  if (c.cache != CacheMode::kWriteback) return 0;
+  if (c.single_thread || !c.se) return ENOSYS;
+  int rc = fuse_lowlevel_notify_inval_inode(c.se, ino, 0, 0);
+  if (rc < 0 && rc != -ENOENT) {  // ENOENT: the kernel has no such inode cached
+    spdlog::debug("lseek: invalidating inode {} failed: {}", ino, strerror(-rc));
+    return ENOSYS;
+  }
+  return 0;
+}
+
+void pm_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, fuse_file_info*) noexcept {
+  uint64_t pos = 0;
+  int err = guarded("lseek", [&] {
+    if (off < 0) return ENXIO;
+    if (int e = sync_kernel_cache_for_lseek(ctx(req), ino)) return e;
+    auto r = fs(req).lseek(ino, off, whence);
+    if (!r) return r.error();
+    pos = *r;
+    return 0;
+  });
+  if (err) fuse_reply_err(req, err);
+  else fuse_reply_lseek(req, static_cast<off_t>(pos));
+}
+
+void pm_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in, fuse_file_info*,
+                        fuse_ino_t ino_out, off_t off_out, fuse_file_info*, size_t len,
+                        int flags) noexcept {
+  size_t n = 0;
+  int err = guarded("copy_file_range", [&] {
+    if (flags != 0) return EINVAL;
+    auto r = fs(req).copy_file_range(ino_in, off_in, ino_out, off_out, len);
+    if (!r) return r.error();
+    n = *r;
+    return 0;
+  });
+  if (err) fuse_reply_err(req, err);
+  else fuse_reply_write(req, n);
+}
+
+}  // namespace
+
+void add_file_ops(fuse_lowlevel_ops& o) {
+  o.open = pm_open;
+  o.read = pm_read;
+  o.write = pm_write;
+  o.write_buf = pm_write_buf;
+  o.flush = pm_flush;
+  o.release = pm_release;
+  o.fsync = pm_fsync;
+  o.create = pm_create;
+  o.fallocate = pm_fallocate;
+  o.copy_file_range = pm_copy_file_range;
+  o.lseek = pm_lseek;
+}
+
+}  // namespace pmemfs::daemon

@@ -1,0 +1,74 @@
+// Extended attributes, including the virtual control attributes of
+// control.h, with the syscalls' size-probe and ERANGE contract.
+#include "fuse/ops_internal.h"
+
+#include <string>
+
+#include "fuse/control.h"
+
+namespace pmemfs::daemon {
+namespace {
+
+// Answers a getxattr/listxattr value the way the syscalls define it: size 0
+// asks for the length, a too small buffer is ERANGE.
+void reply_xattr_value(fuse_req_t req, int err, const std::string& value, size_t size) {
+  if (err) fuse_reply_err(req, err);
+  else if (size == 0) fuse_reply_xattr(req, value.size());
+  else if (value.size() > size) fuse_reply_err(req, ERANGE);
+  else fuse_reply_buf(req, value.data(), value.size());
+}
+
+void pm_setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,
+                 int flags) noexcept {
+  int err = guarded("setxattr", [&] {
+    if (is_control_xattr(name)) return EPERM;  // computed, not stored
+    return fs(req).setxattr(ino, name, std::string_view(value, size), flags).error();
+  });
+  reply_status(req, err);
+}
+
+void pm_getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) noexcept {
+  std::string value;
+  int err = guarded("getxattr", [&] {
+    auto r = control_getxattr(fs(req), ino, name);
+    if (!r) r = fs(req).getxattr(ino, name);
+    if (!*r) return r->error();
+    value = std::move(**r);
+    return 0;
+  });
+  reply_xattr_value(req, err, value, size);
+}
+
+void pm_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) noexcept {
+  std::string names;
+  int err = guarded("listxattr", [&] {
+    auto r = fs(req).listxattr(ino);
+    if (!r) return r.error();
+    for (const std::string& n : *r) {
+      if (is_control_xattr(n)) continue;
+      names += n;
+      names += '\0';
+    }
+    return 0;
+  });
+  reply_xattr_value(req, err, names, size);
+}
+
+void pm_removexattr(fuse_req_t req, fuse_ino_t ino, const char* name) noexcept {
+  int err = guarded("removexattr", [&] {
+    if (is_control_xattr(name)) return EPERM;
+    return fs(req).removexattr(ino, name).error();
+  });
+  reply_status(req, err);
+}
+
+}  // namespace
+
+void add_xattr_ops(fuse_lowlevel_ops& o) {
+  o.setxattr = pm_setxattr;
+  o.getxattr = pm_getxattr;
+  o.listxattr = pm_listxattr;
+  o.removexattr = pm_removexattr;
+}
+
+}  // namespace pmemfs::daemon
