@@ -80,6 +80,21 @@ void FsImpl::forget(uint64_t ino, uint64_t n) {
   if (left == 0 && (*inode)->nopen.load() == 0) {
     reclaim_if_unused(*inode);
     if (ino != layout::kRootIno) {
+      // Eviction drops the DRAM state: persist what lives only there first
+      // (the mtime of overwrites done under the shared lock, and the dirty
+      // ranges fsync/syncfs would flush), or a later lookup and syncfs at
+      // unmount never see them.
+      Inode& f = **inode;
+      if (f.type() == S_IFREG) {
+        std::unique_lock<std::shared_mutex> lk(f.lock);
+        (void)flush_data(f);
+        if (f.rec.mode != 0 && f.pending_mtime.load() != 0) {
+          f.fold_times();
+          Txn txn = journal_->begin();
+          inodes_->write(txn, f);
+          (void)txn.commit();
+        }
+      }
       InodeRef drop = std::move(*inode);
       drop.reset();
       inodes_->evict(ino);  // only if nobody else holds it
