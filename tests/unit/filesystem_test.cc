@@ -209,7 +209,7 @@ TEST(Filesystem, SparseFilesAndBoundaries) {
   EXPECT_EQ(all(*fs, f), model);
   // Unaligned reads at arbitrary places, including across every boundary.
   std::mt19937_64 rng(7);
-  for (int i = 0; i < 200; ++i) {
+  for (int i = 0; i < (kSanitized ? 30 : 200); ++i) {
     uint64_t off = rng() % model.size();
     size_t len = rng() % (3 * kMiB);
     std::string exp = model.substr(off, len);
@@ -246,7 +246,7 @@ TEST(Filesystem, LargeFile) {
   auto fs = pool.mount();
   ASSERT_TRUE(fs);
   uint64_t f = mkfile(*fs, kRoot, "big").ino;
-  const uint64_t size = 40 * kMiB + 1234;
+  const uint64_t size = (kSanitized ? 16 : 40) * kMiB + 1234;
   std::string data = pattern(size, 42);
   // Unaligned chunks so that writes straddle page and 2 MiB boundaries.
   const size_t chunk = kMiB + 4097;
@@ -257,7 +257,7 @@ TEST(Filesystem, LargeFile) {
   EXPECT_GE(a->blocks * 512, size);
   EXPECT_LE(a->blocks * 512, size + 4 * kMiB);
   EXPECT_TRUE(get(*fs, f, 0, size) == data);
-  EXPECT_TRUE(get(*fs, f, 20 * kMiB - 7, 3 * kMiB) == data.substr(20 * kMiB - 7, 3 * kMiB));
+  EXPECT_TRUE(get(*fs, f, 10 * kMiB - 7, 3 * kMiB) == data.substr(10 * kMiB - 7, 3 * kMiB));
   // Huge extents are used for a file this large.
   auto m = fs->map(f);
   ASSERT_TRUE(m.ok());
@@ -985,7 +985,11 @@ TEST(Filesystem, HugeDirectoryLookups) {
   EXPECT_EQ(count, kN + 2u);
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  if (!kSanitized) { EXPECT_LT(secs, 5.0); }
+  // ~2.5 s here; the bound leaves room for a loaded machine and still
+  // catches anything quadratic.
+  if (!kSanitized) {
+    EXPECT_LT(secs, 10.0);
+  }
   // The index is rebuilt from the slots after a remount.
   fs.reset();
   fs = pool.mount();
