@@ -201,6 +201,29 @@ class FsckTest : public ::testing::Test {
     return 0;
   }
 
+  // Writes a committed lane holding records (JournalRecord + padded payload
+  // each, already packed).
+  void commit_lane(uint32_t lane, uint64_t seq, const std::vector<char>& records, uint32_t nrecords) {
+    L::LaneHeader h{};
+    h.seq = seq;
+    h.state = L::kLaneCommitted;
+    h.nrecords = nrecords;
+    h.bytes = records.size();
+    h.records_checksum = crc32c(records.data(), records.size());
+    seal(h);
+    const uint64_t off = sb_.journal_off + lane * sb_.lane_size;
+    write_raw(off + sizeof(h), records.data(), records.size());
+    write_at(off, h);
+  }
+  static void add_record(std::vector<char>& records, uint32_t kind, uint64_t target, const void* payload,
+                         uint32_t len) {
+    const L::JournalRecord rec{kind, len, target};
+    const size_t at = records.size();
+    records.resize(at + sizeof(rec) + L::round_up(len, 8), 0);
+    std::memcpy(records.data() + at, &rec, sizeof(rec));
+    std::memcpy(records.data() + at + sizeof(rec), payload, len);
+  }
+
   CheckResult fsck(CheckMode mode) {
     std::ostringstream os;
     CheckResult r = check_pool(path_, mode, os);
@@ -481,16 +504,8 @@ TEST_F(FsckTest, CommittedJournalLaneIsReplayed) {
   const L::JournalRecord rec{L::kRecWrite, sizeof(good), inode_off(f1_)};
   std::memcpy(records.data(), &rec, sizeof(rec));
   std::memcpy(records.data() + sizeof(rec), &good, sizeof(good));
-  L::LaneHeader h{};
-  h.seq = 42;
-  h.state = L::kLaneCommitted;
-  h.nrecords = 1;
-  h.bytes = records.size();
-  h.records_checksum = crc32c(records.data(), records.size());
-  seal(h);
+  commit_lane(3, 42, records, 1);
   const uint64_t lane = sb_.journal_off + 3 * sb_.lane_size;
-  write_raw(lane + sizeof(h), records.data(), records.size());
-  write_at(lane, h);
 
   expect_detected("journal needs replay");
   EXPECT_EQ(out_.find("link count"), std::string::npos) << "not checked as replayed:\n" << out_;
@@ -612,6 +627,62 @@ TEST_F(FsckTest, OpenUnlinkedFileIsAnOrphan) {
   r = check_pool(crashed, CheckMode::kNoChanges, os);
   EXPECT_EQ(r.exit_code, kExitClean) << os.str();
   unlink(crashed.c_str());
+}
+
+TEST_F(FsckTest, CommittedBitRecordsAreReplayedInSeqOrder) {
+  // In place: one of f1's blocks is free in the bitmap. Two committed lanes
+  // (applied in seq order, not lane order) set it, clear it, set it again.
+  const uint64_t block = first_extent(f1_).e.pool_block;
+  set_block_bit(block, false);
+  const uint64_t i = block - data_first();
+  const uint64_t word = sb_.block_bitmap_off + i / 64 * 8, mask = uint64_t{1} << (i % 64);
+  std::vector<char> first, second;
+  add_record(first, L::kRecSetBits, word, &mask, 8);
+  add_record(first, L::kRecClearBits, word, &mask, 8);
+  add_record(second, L::kRecSetBits, word, &mask, 8);
+  commit_lane(9, 100, second, 1);  // applied last
+  commit_lane(2, 99, first, 2);
+  expect_detected("journal: 2 committed transaction(s)");
+  EXPECT_EQ(out_.find("free in the block bitmap"), std::string::npos) << out_;
+  expect_repaired();
+  EXPECT_TRUE(block_bit(block));
+}
+
+TEST_F(FsckTest, CommittedLaneWritingTheSuperblockIsRefused) {
+  std::vector<char> records;
+  const uint64_t zero = 0;
+  add_record(records, L::kRecWrite, 8, &zero, 8);  // inside the superblock
+  commit_lane(0, 5, records, 1);
+  expect_detected("journal lane 0 (seq 5): committed, but record 0 targets");
+  expect_not_repaired();
+}
+
+TEST_F(FsckTest, InvalidNameWithValidChecksum) {
+  const uint64_t off = slot_off(L::kRootIno, "sparse");
+  auto d = read_at<L::DirentSlot>(off);
+  d.name[2] = '/';
+  seal(d);
+  write_at(off, d);
+  expect_detected("invalid name \"sp/rse\"");
+  expect_not_repaired();
+}
+
+TEST_F(FsckTest, DirectoryNamedTwice) {
+  L::DirentSlot d{};
+  d.ino = b_;
+  d.type = DT_DIR;
+  d.name_len = 5;
+  std::memcpy(d.name, "alias", 5);
+  seal(d);
+  write_at(free_slot_off(L::kRootIno), d);
+  expect_detected("directory " + std::to_string(b_) + ": named by 2 entries");
+  expect_not_repaired();
+}
+
+TEST_F(FsckTest, UnreachableFile) {
+  write_at(slot_off(L::kRootIno, "sparse"), L::DirentSlot{});  // nlink stays 1
+  expect_detected("inode " + std::to_string(sparse_) + " (regular file): in no directory");
+  expect_not_repaired();
 }
 
 }  // namespace
