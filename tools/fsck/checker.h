@@ -1,18 +1,33 @@
 // fsck.pmemfs as a library: checks (and with kRepair, repairs) a pmemfs pool
-// against every invariant of the on-media format (pmemfs/layout.h and the
-// rules written in pmemfs.8). The CLI in main.cc and the tests call it alike.
+// against every invariant of the on-media format (pmemfs/layout.h). The CLI
+// in main.cc and the tests call it alike.
 //
 // Contract of a run:
 //  - The pool is opened read-only for kNoChanges and locked with
 //    flock(LOCK_EX|LOCK_NB), the lock the mounted daemon holds: a mounted pool
-//    is refused ("SOURCE is in use (mounted?)", kOperational).
+//    is refused ("SOURCE is in use (mounted?)", kExitOperational).
 //  - Checking never writes. Journal replay and repairs are staged in a
 //    private copy-on-write overlay of the pool, so a committed journal is
-//    checked "as if replayed" even with kNoChanges.
-//  - kRepair writes only when every problem found can be repaired; the
-//    overlay is then written back in order (replayed records before the lanes
-//    are freed; each step durable before the next). With any problem it cannot
-//    repair yet, it writes nothing and returns kUncorrected.
+//    checked "as if replayed" even with kNoChanges (and reported as needing
+//    replay, exit 4).
+//  - kRepair writes only when every problem found can be repaired, and only
+//    after a second check of the staged image finds it clean; the overlay is
+//    then written back in order (replayed records durable before the lanes
+//    are freed). With any problem it cannot repair yet, it writes nothing and
+//    returns kExitUncorrected.
+//  - Time and memory grow with what is stored: live inodes are found through
+//    the inode bitmap and the tree; the only per-pool cost is one bit per
+//    data block and a scan of the two bitmaps.
+//
+// Repairs: the primary superblock from its copy (and the copy from the
+// primary); journal replay; damaged (torn) lanes freed; the state record
+// resealed when its fields are plausible; inode bitmap bits; block bitmap
+// bits (leaked and unmarked blocks); link counts; directory parents; dirent
+// types; entries naming free or nonexistent inodes removed; non-zero free
+// slots zeroed; orphan table slots naming free inodes cleared; orphan flags;
+// unlinked inodes that missed the orphan table freed.
+// Not yet: anything needing lost+found (unreachable inodes), blocks claimed
+// twice, damaged records (inode, extent, extent block, xattr, dirent).
 #pragma once
 
 #include <cstdint>
