@@ -806,6 +806,42 @@ TEST(Filesystem, HardLinks) {
     if (e.name == "h") { EXPECT_EQ(e.type, DT_REG); }
 }
 
+TEST(Filesystem, HardLinkedFileFreedAfterLastNameAndReference) {
+  TempPool pool(64 << 20);
+  auto fs = pool.mount();
+  ASSERT_TRUE(fs);
+  mkfile(*fs, kRoot, "warm");
+  ASSERT_TRUE(fs->unlink(kRoot, "warm").ok());
+  const auto base = *fs->statfs();
+  Attr f = mkfile(*fs, kRoot, "f");
+  put(*fs, f.ino, 0, pattern(kMiB, 1));
+  ASSERT_TRUE(fs->link(f.ino, kRoot, "g").ok());  // a second reference
+  ASSERT_TRUE(fs->open(f.ino).ok());
+  ASSERT_TRUE(fs->unlink(kRoot, "f").ok());
+  ASSERT_TRUE(fs->unlink(kRoot, "g").ok());
+  // An unlinked file cannot get a name again (linkat of an O_TMPFILE aside).
+  EXPECT_EQ(fs->link(f.ino, kRoot, "h").error(), ENOENT);
+  fs->forget(f.ino, 1);
+  EXPECT_TRUE(all(*fs, f.ino) == pattern(kMiB, 1));
+  fs->release(f.ino);
+  EXPECT_LT(fs->statfs()->blocks_free, base.blocks_free);
+  fs->forget(f.ino, 1);
+  EXPECT_EQ(fs->statfs()->blocks_free, base.blocks_free);
+  EXPECT_EQ(fs->statfs()->inodes_free, base.inodes_free);
+  EXPECT_FALSE(fs->getattr(f.ino).ok());
+
+  // A directory's slot blocks come back with rmdir.
+  Attr d = mkdir_(*fs, kRoot, "d");
+  for (int i = 0; i < 1000; ++i) fs->forget(mkfile(*fs, d.ino, "e" + std::to_string(i)).ino, 1);
+  EXPECT_GE(fs->getattr(d.ino)->size, 1000 / 15 * 4096u);
+  for (int i = 0; i < 1000; ++i) ASSERT_TRUE(fs->unlink(d.ino, "e" + std::to_string(i)).ok());
+  ASSERT_TRUE(fs->rmdir(kRoot, "d").ok());
+  fs->forget(d.ino, 1);
+  EXPECT_EQ(fs->statfs()->blocks_free, base.blocks_free);
+  EXPECT_EQ(fs->statfs()->inodes_free, base.inodes_free);
+  EXPECT_EQ(fs->getattr(kRoot)->nlink, 2u);
+}
+
 TEST(Filesystem, SymlinksAndSpecialFiles) {
   TempPool pool(64 << 20);
   auto fs = pool.mount();
@@ -1223,6 +1259,40 @@ TEST(Filesystem, SeekDataAndHole) {
   EXPECT_EQ(fs->lseek(e.ino, 0, SEEK_HOLE).error(), ENXIO);
 }
 
+TEST(Filesystem, PunchedHoleIsAHoleAndEdgesStayZero) {
+  TempPool pool(64 << 20);
+  auto fs = pool.mount();
+  ASSERT_TRUE(fs);
+  Attr f = mkfile(*fs, kRoot, "f");
+  const std::string data = pattern(4 * kMiB, 3);
+  put(*fs, f.ino, 0, data);
+  ASSERT_TRUE(fs->fallocate(f.ino, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, kMiB, 64 * kKiB)
+                  .ok());
+  EXPECT_EQ(*fs->lseek(f.ino, 0, SEEK_HOLE), kMiB);
+  EXPECT_EQ(*fs->lseek(f.ino, kMiB, SEEK_DATA), kMiB + 64 * kKiB);
+  EXPECT_EQ(*fs->lseek(f.ino, kMiB + 4096, SEEK_HOLE), kMiB + 4096);
+  // Filling the hole again makes it data.
+  put(*fs, f.ino, kMiB, data.substr(kMiB, 64 * kKiB));
+  EXPECT_EQ(*fs->lseek(f.ino, 0, SEEK_HOLE), 4 * kMiB);
+  EXPECT_TRUE(all(*fs, f.ino) == data);
+
+  // fallocate past EOF from an unaligned size: the tail of the last block
+  // and everything new reads zero.
+  Attr g = mkfile(*fs, kRoot, "g");
+  put(*fs, g.ino, 0, "0123456789");
+  ASSERT_TRUE(fs->fallocate(g.ino, 0, 5000, 100).ok());
+  EXPECT_EQ(fs->getattr(g.ino)->size, 5100u);
+  std::string expect = "0123456789" + std::string(5090, '\0');
+  EXPECT_EQ(all(*fs, g.ino), expect);
+  // Same after truncating down into the first block and growing by a write.
+  SetAttr sa;
+  sa.valid = SetAttr::kSize;
+  sa.size = 3;
+  ASSERT_TRUE(fs->setattr(g.ino, sa).ok());
+  put(*fs, g.ino, 4000, "x");
+  EXPECT_EQ(all(*fs, g.ino), "012" + std::string(3997, '\0') + "x");
+}
+
 TEST(Filesystem, CopyFileRange) {
   TempPool pool(128 << 20);
   auto fs = pool.mount();
@@ -1326,6 +1396,83 @@ TEST(Filesystem, StatfsAndEnospc) {
   Attr again = mkfile(*fs, kRoot, "again");
   for (int j = 0; j < 32; ++j) put(*fs, again.ino, uint64_t(j) * kMiB, chunk);
   EXPECT_TRUE(get(*fs, again.ino, 31 * kMiB, kMiB) == chunk);
+}
+
+TEST(Filesystem, FailuresOnAFullPoolLeaveNoTrace) {
+  TempPool pool(64 << 20);
+  auto fs = pool.mount();
+  ASSERT_TRUE(fs);
+  Attr keep = mkfile(*fs, kRoot, "keep");
+  put(*fs, keep.ino, 0, "kept");
+  Attr d = mkdir_(*fs, kRoot, "d");  // empty: its first entry needs a block
+  const auto base = *fs->statfs();
+  // Fill every block: big writes first, then single blocks.
+  Attr fill = mkfile(*fs, kRoot, "fill");
+  uint64_t off = 0;
+  for (size_t chunk : {size_t{kMiB}, size_t{4096}}) {
+    const std::string data(chunk, 'f');
+    for (;;) {
+      auto n = fs->write(fill.ino, off, data.data(), data.size());
+      if (!n.ok()) {
+        ASSERT_EQ(n.error(), ENOSPC);
+        break;
+      }
+      off += *n;
+    }
+  }
+  ASSERT_EQ(fs->statfs()->blocks_free, 0u);
+  EXPECT_EQ(fs->getattr(fill.ino)->size, off);
+  const auto full = *fs->statfs();
+  const Caller rc = root_caller();
+
+  EXPECT_EQ(fs->mknod(d.ino, "x", S_IFREG | 0644, 0, rc).error(), ENOSPC);
+  EXPECT_EQ(fs->mkdir(d.ino, "x", 0755, rc).error(), ENOSPC);
+  EXPECT_EQ(fs->symlink(kRoot, "ln", "target", rc).error(), ENOSPC);
+  EXPECT_EQ(fs->link(keep.ino, d.ino, "x").error(), ENOSPC);
+  EXPECT_EQ(fs->rename(kRoot, "keep", d.ino, "x", 0).error(), ENOSPC);
+  EXPECT_EQ(fs->setxattr(keep.ino, "user.x", "v", 0).error(), ENOSPC);
+  EXPECT_EQ(fs->fallocate(keep.ino, 0, 0, kMiB).error(), ENOSPC);
+  EXPECT_EQ(fs->write(keep.ino, 8192, "x", 1).error(), ENOSPC);
+
+  EXPECT_EQ(lookup_err(*fs, d.ino, "x"), ENOENT);
+  EXPECT_EQ(lookup_err(*fs, kRoot, "ln"), ENOENT);
+  EXPECT_TRUE(names(*fs, d.ino).empty());
+  EXPECT_EQ(fs->getattr(d.ino)->size, 0u);
+  EXPECT_EQ(fs->getattr(d.ino)->nlink, 2u);
+  EXPECT_EQ(ino_of(*fs, kRoot, "keep"), keep.ino);
+  EXPECT_EQ(fs->getattr(keep.ino)->nlink, 1u);
+  EXPECT_EQ(fs->getattr(keep.ino)->size, 4u);
+  EXPECT_EQ(all(*fs, keep.ino), "kept");
+  EXPECT_TRUE(fs->listxattr(keep.ino)->empty());
+  auto after = *fs->statfs();
+  EXPECT_EQ(after.blocks_free, full.blocks_free);
+  EXPECT_EQ(after.inodes_free, full.inodes_free);
+  // Operations that need no block still work.
+  SetAttr sa;
+  sa.valid = SetAttr::kSize;
+  sa.size = kMiB;
+  ASSERT_TRUE(fs->setattr(keep.ino, sa).ok());
+  EXPECT_EQ(get(*fs, keep.ino, 4, 100), std::string(100, '\0'));
+  ASSERT_TRUE(fs->rename(kRoot, "keep", kRoot, "kept", 0).ok());
+  ASSERT_TRUE(fs->mknod(kRoot, "small", S_IFREG | 0644, 0, rc).ok());  // a free slot
+
+  // Free the filler: everything works again and the counts add up.
+  ASSERT_TRUE(fs->unlink(kRoot, "fill").ok());
+  fs->forget(fill.ino, 1);
+  EXPECT_EQ(fs->statfs()->blocks_free, base.blocks_free);
+  ASSERT_TRUE(fs->mknod(d.ino, "x", S_IFREG | 0644, 0, rc).ok());
+  ASSERT_TRUE(fs->symlink(kRoot, "ln", "target", rc).ok());
+  ASSERT_TRUE(fs->setxattr(keep.ino, "user.x", "v", 0).ok());
+  EXPECT_EQ(*fs->readlink(ino_of(*fs, kRoot, "ln")), "target");
+  EXPECT_EQ(names(*fs, d.ino), std::set<std::string>{"x"});
+  // And the pool still mounts to the same picture.
+  const auto before_remount = *fs->statfs();
+  fs.reset();
+  fs = pool.mount();
+  ASSERT_TRUE(fs);
+  EXPECT_EQ(fs->statfs()->blocks_free, before_remount.blocks_free);
+  EXPECT_EQ(fs->statfs()->inodes_free, before_remount.inodes_free);
+  EXPECT_EQ(names(*fs, kRoot), (std::set<std::string>{"kept", "d", "small", "ln"}));
 }
 
 TEST(Filesystem, InodeExhaustion) {
