@@ -85,14 +85,20 @@ void FsImpl::forget(uint64_t ino, uint64_t n) {
       // ranges fsync/syncfs would flush), or a later lookup and syncfs at
       // unmount never see them.
       Inode& f = **inode;
-      if (f.type() == S_IFREG) {
+      {
         std::unique_lock<std::shared_mutex> lk(f.lock);
-        (void)flush_data(f);
-        if (f.rec.mode != 0 && f.pending_mtime.load() != 0) {
-          f.fold_times();
-          Txn txn = journal_->begin();
-          inodes_->write(txn, f);
-          (void)txn.commit();
+        // Freed above: release() already dropped it from the cache, and the
+        // number may belong to a new inode by now, whose cache entry (and
+        // kernel references) evict() must not throw away.
+        if (f.rec.mode == 0) return;
+        if (f.type() == S_IFREG) {
+          (void)flush_data(f);
+          if (f.pending_mtime.load() != 0) {
+            f.fold_times();
+            Txn txn = journal_->begin();
+            inodes_->write(txn, f);
+            (void)txn.commit();
+          }
         }
       }
       InodeRef drop = std::move(*inode);
