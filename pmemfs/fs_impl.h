@@ -64,6 +64,9 @@ class FsImpl final : public Filesystem {
   Result<std::vector<ExtentInfo>> map(uint64_t ino) override;
 
   FaultTestHooks& test_hooks() { return hooks_; }
+  // Seams for the in-process fault-path benchmarks.
+  Result<std::shared_ptr<Inode>> inode_for_tests(uint64_t ino) { return get(ino); }
+  FaultContext& fault_context() { return *fc_; }
   Allocator& allocator() { return *alloc_; }
   Journal& journal_for_tests() { return *journal_; }
   Pool& pool() { return *pool_; }

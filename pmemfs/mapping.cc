@@ -19,12 +19,57 @@ const char* zero_page() {
   return page;
 }
 
-Entry* Mapping::find(uint64_t page) const {
-  std::lock_guard<std::mutex> g(mu_);
+namespace {
+
+// Source of epochs: unique across Mappings, so a cache slot of a destroyed
+// Mapping can never validate against a new one at the same address.
+std::atomic<uint64_t> g_epoch{1};
+
+struct CachedLookup {
+  const Mapping* mapping = nullptr;
+  uint64_t epoch = 0;
+  uint64_t first_page = 0, npages = 0;
+  Entry* entry = nullptr;
+};
+constexpr size_t kCacheSlots = 16;
+thread_local std::array<CachedLookup, kCacheSlots> t_cache;
+
+size_t slot_of(const Mapping* m, uint64_t page) {
+  return (reinterpret_cast<uintptr_t>(m) / 64 + page / kBlocksPerHuge) % kCacheSlots;
+}
+
+}  // namespace
+
+Mapping::Mapping() : epoch_(g_epoch.fetch_add(1)) {}
+Mapping::~Mapping() = default;
+
+void Mapping::changed() { epoch_.store(g_epoch.fetch_add(1), std::memory_order_release); }
+
+Entry* Mapping::find_locked(uint64_t page) const {
   if (auto it = pages_.find(page); it != pages_.end()) return it->second.get();
   if (auto it = pmds_.find(page - page % kBlocksPerHuge); it != pmds_.end())
     return it->second.get();
   return nullptr;
+}
+
+Entry* Mapping::find(uint64_t page) const {
+  CachedLookup& c = t_cache[slot_of(this, page)];
+  const uint64_t epoch = epoch_.load(std::memory_order_acquire);
+  if (c.mapping == this && c.epoch == epoch && page - c.first_page < c.npages) return c.entry;
+  std::lock_guard<std::mutex> g(mu_);
+  Entry* e = find_locked(page);
+  if (e) {
+    // A PMD answers for its whole range only while no 4 KiB entry shadows
+    // part of it; otherwise remember just this page.
+    bool whole = false;
+    if (e->kind == EntryKind::kPmd) {
+      auto it = pages_.lower_bound(e->first_page);
+      whole = it == pages_.end() || it->first >= e->first_page + kBlocksPerHuge;
+    }
+    c = {this, epoch_.load(std::memory_order_relaxed), whole ? e->first_page : page,
+         whole ? uint64_t{kBlocksPerHuge} : uint64_t{1}, e};
+  }
+  return e;
 }
 
 Entry* Mapping::insert(EntryKind kind, uint64_t first_page, uint64_t pool_block) {
@@ -36,6 +81,7 @@ Entry* Mapping::insert(EntryKind kind, uint64_t first_page, uint64_t pool_block)
     it->second->kind = kind;
     it->second->first_page = first_page;
     it->second->pool_block = pool_block;
+    changed();
   }
   return it->second.get();
 }
@@ -48,6 +94,7 @@ uint64_t Mapping::evict_holes(uint64_t first, uint64_t last, bool defer_free) {
       if (defer_free) retired_.push_back(std::move(it->second));
       it = pages_.erase(it);
       ++n;
+      changed();
     } else {
       ++it;
     }
@@ -61,6 +108,7 @@ void Mapping::evict(uint64_t first, uint64_t last) {
   pages_.erase(pages_.lower_bound(first), pages_.upper_bound(last));
   uint64_t pmd_first = first - first % kBlocksPerHuge;
   pmds_.erase(pmds_.lower_bound(pmd_first), pmds_.upper_bound(last));
+  changed();
 }
 
 std::vector<DirtyRange> Mapping::take_dirty() {

@@ -45,9 +45,15 @@ struct DirtyRange {
 
 class Mapping {
  public:
+  Mapping();
+  ~Mapping();
+  Mapping(const Mapping&) = delete;
+  Mapping& operator=(const Mapping&) = delete;
   // The entry covering page, or nullptr. PTE/HOLE entries shadow a PMD: the
   // order the hole-page race would corrupt, so the race tests can see it.
   // REQUIRES: inode lock held (shared or exclusive).
+  // Served from a small per-thread cache of recent lookups while epoch_ is
+  // unchanged, so cached read faults take no lock but the inode's.
   Entry* find(uint64_t page) const;
   // Inserts unless an entry already covers the page (returns that one then).
   // REQUIRES: inode lock held; a HOLE may be inserted under the shared lock.
@@ -66,6 +72,13 @@ class Mapping {
   size_t size() const;
 
  private:
+  Entry* find_locked(uint64_t page) const;
+  void changed();  // REQUIRES: mu_ held
+  // Changes (to a value unique across all Mappings) whenever an entry is
+  // inserted or erased, so a thread's cached lookup (see find) stays valid
+  // exactly while it reads the same value. In steady state nobody writes it:
+  // cached read faults from several threads share the line read-only.
+  std::atomic<uint64_t> epoch_;
   mutable std::mutex mu_;  // leaf lock; guards the two maps' structure
   std::map<uint64_t, std::unique_ptr<Entry>> pages_;  // HOLE and PTE, by page
   std::map<uint64_t, std::unique_ptr<Entry>> pmds_;   // PMD, by first page
