@@ -93,6 +93,7 @@ Result<Attr> FsImpl::setattr(uint64_t ino, const SetAttr& a) {
   if (a.valid & SetAttr::kSize) {
     if (f.is_dir()) return err(EISDIR);
     if (f.type() != S_IFREG) return err(EINVAL);
+    if (a.size > layout::kMaxFileSize) return err(EFBIG);
     if (a.size != r.size) r.mtime_ns = now;
     PMEMFS_TRY(truncate_locked(f, a.size));
   }

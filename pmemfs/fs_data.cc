@@ -101,7 +101,7 @@ Status FsImpl::write_locked(Inode& f, uint64_t off, const char* buf, size_t size
 
 Result<size_t> FsImpl::write(uint64_t ino, uint64_t off, const char* buf, size_t size) {
   if (size == 0) return size_t{0};
-  if (off + size < off || off + size > sb_.pool_size * 64) return err(EFBIG);
+  if (off + size < off || off + size > layout::kMaxFileSize) return err(EFBIG);
   auto inode = get(ino);
   if (!inode.ok()) return err(inode.error());
   Inode& f = **inode;

@@ -27,7 +27,7 @@ Status FsImpl::allocate_range_locked(Inode& f, uint64_t off, uint64_t len, uint6
 
 Status FsImpl::fallocate(uint64_t ino, int mode, uint64_t off, uint64_t len) {
   if (len == 0) return err(EINVAL);
-  if (off + len < off) return err(EFBIG);
+  if (off + len < off || off + len > layout::kMaxFileSize) return err(EFBIG);
   const int known = FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE;
   if (mode & ~known) return err(EOPNOTSUPP);
   if ((mode & FALLOC_FL_PUNCH_HOLE) && (!(mode & FALLOC_FL_KEEP_SIZE) || (mode & FALLOC_FL_ZERO_RANGE)))

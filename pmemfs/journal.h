@@ -35,8 +35,8 @@ class Txn {
   Txn& operator=(Txn&& o) noexcept;
   ~Txn();  // not committed: runs the abort hooks (returns reserved resources)
 
-  // Queues a write of len bytes to pool offset target. A later write to the
-  // same target range within this Txn supersedes an earlier identical range.
+  // Queues a write of len bytes to pool offset target. Records apply in the
+  // order queued, so a later write to the same bytes wins.
   void write(uint64_t target, const void* src, uint32_t len);
   template <typename T>
   void write_record(uint64_t target, const T& rec) { write(target, &rec, sizeof(T)); }

@@ -38,6 +38,9 @@ inline constexpr uint64_t kRootIno = 1;  // FUSE_ROOT_ID; inode index = ino - 1
 inline constexpr uint32_t kMaxNameLen = 255;
 inline constexpr uint32_t kMaxSymlinkLen = 4095;
 inline constexpr uint32_t kMaxXattrValue = 65536;
+// Largest file size: sparse files may be far larger than the pool; 2^52
+// bytes keeps every block number and byte offset well inside 64 bits.
+inline constexpr uint64_t kMaxFileSize = uint64_t{1} << 52;
 
 // Superblock: written once by mkfs (and by fsck when it restores it). The
 // mutable state lives in StateRecord so this never changes while mounted.
