@@ -40,11 +40,17 @@ const Claim* Checker::owner_of(uint64_t block) {
 void Checker::report_double_claims() {
   if (twice_.empty()) return;
   std::sort(twice_.begin(), twice_.end());
-  twice_.erase(std::unique(twice_.begin(), twice_.end()), twice_.end());
-  for (size_t i = 0; i < twice_.size();) {
-    size_t j = i + 1;
-    while (j < twice_.size() && twice_[j] == twice_[j - 1] + 1) ++j;
-    const uint64_t first = data_first_ + twice_[i], n = j - i;
+  // Merge overlapping and adjacent runs (a block claimed three times is
+  // recorded twice).
+  std::vector<std::pair<uint64_t, uint64_t>> runs;
+  for (const auto& [start, n] : twice_) {
+    if (!runs.empty() && start <= runs.back().first + runs.back().second)
+      runs.back().second = std::max(runs.back().second, start + n - runs.back().first);
+    else
+      runs.emplace_back(start, n);
+  }
+  for (const auto& [start, n] : runs) {
+    const uint64_t first = data_first_ + start;
     std::string owners;
     for (const Claim& c : claims_) {
       if (c.block < first + n && first < c.block + c.n)
@@ -52,7 +58,6 @@ void Checker::report_double_claims() {
                               claim_kind_name(c.kind));
     }
     rep_.unrepairable(fmt::format("{}: claimed more than once: {}", blocks_str(first, n), owners));
-    i = j;
   }
 }
 

@@ -17,6 +17,7 @@
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "tools/fsck/checker.h"
@@ -141,7 +142,9 @@ class Checker {
   // Some directory entry could not be read: link counts seen may be short.
   bool links_incomplete_ = false;
   std::unique_ptr<BlockBits> owned_;
-  std::vector<uint64_t> twice_;  // data blocks claimed more than once
+  // Runs of data blocks (index, count) claimed more than once; runs, not
+  // blocks, so that a file claiming a huge range twice costs little.
+  std::vector<std::pair<uint64_t, uint64_t>> twice_;
   std::vector<Claim> claims_;
   bool claims_sorted_ = false;
 };

@@ -254,7 +254,10 @@ void Checker::claim(uint64_t block, uint64_t n, uint64_t ino, ClaimKind kind) {
   claims_sorted_ = false;
   for (uint64_t i = block - data_first_, end = i + n; i < end; ++i) {
     if (owned_->test(i))
-      twice_.push_back(i);
+      if (!twice_.empty() && twice_.back().first + twice_.back().second == i)
+        ++twice_.back().second;
+      else
+        twice_.emplace_back(i, 1);
     else
       owned_->set(i);
   }
