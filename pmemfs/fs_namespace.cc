@@ -50,7 +50,9 @@ Result<Attr> FsImpl::lookup(uint64_t parent, std::string_view name) {
   InodeRef child;
   {
     std::shared_lock<std::shared_mutex> lk((*p)->lock);
-    if (!(*p)->is_dir()) return err(ENOTDIR);
+    // "." of any inode is itself: the kernel looks it up that way to open a
+    // file handle (open_by_handle_at) whose inode it no longer caches.
+    if (!(*p)->is_dir() && name != ".") return err(ENOTDIR);
     uint64_t target;
     if (name == ".") {
       target = parent;
@@ -75,8 +77,12 @@ Result<Attr> FsImpl::lookup(uint64_t parent, std::string_view name) {
 void FsImpl::forget(uint64_t ino, uint64_t n) {
   auto inode = get(ino);
   if (!inode.ok()) return;
-  const uint64_t dec = std::min<uint64_t>(n, (*inode)->nlookup.load());
-  const uint64_t left = (*inode)->nlookup.fetch_sub(dec) - dec;
+  // Never below zero, even with two forgets of one inode at once.
+  uint64_t cur = (*inode)->nlookup.load();
+  uint64_t left;
+  do {
+    left = cur - std::min(n, cur);
+  } while (!(*inode)->nlookup.compare_exchange_weak(cur, left));
   if (left == 0 && (*inode)->nopen.load() == 0) {
     reclaim_if_unused(*inode);
     if (ino != layout::kRootIno) {

@@ -115,8 +115,11 @@ void InodeTable::release(Txn& txn, Inode& inode) {
 
 void InodeTable::evict(uint64_t ino) {
   std::lock_guard<std::mutex> g(mu_);
-  // Only when nobody else holds it: two DRAM copies of one inode must never exist.
-  if (auto it = cache_.find(ino); it != cache_.end() && it->second.use_count() == 1)
+  // Only when nobody holds it, in DRAM or in the kernel: two DRAM copies of
+  // one inode must never exist, and a lookup racing with the forget that got
+  // us here may have taken a new kernel reference.
+  if (auto it = cache_.find(ino); it != cache_.end() && it->second.use_count() == 1 &&
+                                  it->second->nlookup.load() == 0 && it->second->nopen.load() == 0)
     cache_.erase(it);
 }
 
