@@ -76,6 +76,14 @@ Entry* Mapping::insert(EntryKind kind, uint64_t first_page, uint64_t pool_block)
   std::lock_guard<std::mutex> g(mu_);
   auto& map = kind == EntryKind::kPmd ? pmds_ : pages_;
   auto [it, inserted] = map.try_emplace(first_page);
+  if (!inserted && kind != EntryKind::kHole && it->second->kind == EntryKind::kHole) {
+    // Real blocks always replace a HOLE: nothing may ever write through the
+    // zero page. With the upgrade path the write fault evicted it already;
+    // only the test mode without it gets here, and a reader may still hold
+    // the HOLE: retire it rather than free it.
+    retired_.push_back(std::move(it->second));
+    inserted = true;
+  }
   if (inserted) {
     it->second = std::make_unique<Entry>();
     it->second->kind = kind;

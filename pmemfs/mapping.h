@@ -55,7 +55,8 @@ class Mapping {
   // Served from a small per-thread cache of recent lookups while epoch_ is
   // unchanged, so cached read faults take no lock but the inode's.
   Entry* find(uint64_t page) const;
-  // Inserts unless an entry already covers the page (returns that one then).
+  // Inserts unless an entry already sits at first_page (returns that one
+  // then); a PTE or PMD replaces a HOLE there.
   // REQUIRES: inode lock held; a HOLE may be inserted under the shared lock.
   Entry* insert(EntryKind kind, uint64_t first_page, uint64_t pool_block);
   // Drops HOLE entries in [first, last]; returns how many.
