@@ -24,7 +24,9 @@ Status walk(uint64_t off, uint64_t len, Fault&& fault, Fn&& fn) {
     if (!e.ok()) return err(e.error());
     Entry* entry = *e;
     if (entry == nullptr) return err(EAGAIN);  // a hole: the caller upgrades
-    const uint64_t entry_end = (entry->first_page + entry->npages()) * kBlockSize;
+    const uint64_t entry_end = entry->kind == EntryKind::kHole
+                                   ? (page + 1) * kBlockSize
+                                   : (entry->first_page + entry->npages()) * kBlockSize;
     const uint64_t n = std::min(len, entry_end - off);
     fn(*entry, page, in_page, n);
     off += n;

@@ -56,7 +56,7 @@ Entry* Mapping::find(uint64_t page) const {
   CachedLookup& c = t_cache[slot_of(this, page)];
   const uint64_t epoch = epoch_.load(std::memory_order_acquire);
   if (c.mapping == this && c.epoch == epoch && page - c.first_page < c.npages) return c.entry;
-  std::lock_guard<std::mutex> g(mu_);
+  std::shared_lock<std::shared_mutex> g(mu_);
   Entry* e = find_locked(page);
   if (e) {
     // A PMD answers for its whole range only while no 4 KiB entry shadows
@@ -66,14 +66,27 @@ Entry* Mapping::find(uint64_t page) const {
       auto it = pages_.lower_bound(e->first_page);
       whole = it == pages_.end() || it->first >= e->first_page + kBlocksPerHuge;
     }
-    c = {this, epoch_.load(std::memory_order_relaxed), whole ? e->first_page : page,
-         whole ? uint64_t{kBlocksPerHuge} : uint64_t{1}, e};
+    uint64_t first = page, n = 1;
+    if (whole) {
+      first = e->first_page;
+      n = kBlocksPerHuge;
+    } else if (e->kind == EntryKind::kHole) {
+      // A run of HOLE pages answers as one: sequential reads of a sparse file
+      // then skip the lock as PMD reads do. Callers take a HOLE as covering
+      // just the page they asked for (see Entry), so any entry of the run will do.
+      const uint64_t range_end = page - page % kBlocksPerHuge + kBlocksPerHuge;
+      for (auto it = pages_.find(page); it != pages_.end() && it->first == first + n &&
+                                        it->second->kind == EntryKind::kHole && first + n < range_end;
+           ++it)
+        ++n;
+    }
+    c = {this, epoch_.load(std::memory_order_relaxed), first, n, e};
   }
   return e;
 }
 
 Entry* Mapping::insert(EntryKind kind, uint64_t first_page, uint64_t pool_block) {
-  std::lock_guard<std::mutex> g(mu_);
+  std::lock_guard<std::shared_mutex> g(mu_);
   auto& map = kind == EntryKind::kPmd ? pmds_ : pages_;
   auto [it, inserted] = map.try_emplace(first_page);
   if (!inserted && kind != EntryKind::kHole && it->second->kind == EntryKind::kHole) {
@@ -95,7 +108,7 @@ Entry* Mapping::insert(EntryKind kind, uint64_t first_page, uint64_t pool_block)
 }
 
 uint64_t Mapping::evict_holes(uint64_t first, uint64_t last, bool defer_free) {
-  std::lock_guard<std::mutex> g(mu_);
+  std::lock_guard<std::shared_mutex> g(mu_);
   uint64_t n = 0;
   for (auto it = pages_.lower_bound(first); it != pages_.end() && it->first <= last;) {
     if (it->second->kind == EntryKind::kHole) {
@@ -111,7 +124,7 @@ uint64_t Mapping::evict_holes(uint64_t first, uint64_t last, bool defer_free) {
 }
 
 void Mapping::evict(uint64_t first, uint64_t last) {
-  std::lock_guard<std::mutex> g(mu_);
+  std::lock_guard<std::shared_mutex> g(mu_);
   retired_.clear();
   pages_.erase(pages_.lower_bound(first), pages_.upper_bound(last));
   uint64_t pmd_first = first - first % kBlocksPerHuge;
@@ -133,7 +146,7 @@ std::vector<DirtyRange> Mapping::take_dirty() {
     }
   };
   {
-    std::lock_guard<std::mutex> g(mu_);
+    std::lock_guard<std::shared_mutex> g(mu_);
     for (auto& [k, e] : pages_) collect(*e);
     for (auto& [k, e] : pmds_) collect(*e);
   }
@@ -153,7 +166,7 @@ std::vector<DirtyRange> Mapping::take_dirty() {
 }
 
 size_t Mapping::size() const {
-  std::lock_guard<std::mutex> g(mu_);
+  std::lock_guard<std::shared_mutex> g(mu_);
   return pages_.size() + pmds_.size();
 }
 

@@ -18,6 +18,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <vector>
 
 namespace pmemfs {
@@ -31,6 +32,8 @@ struct Entry {
   // Dirty pages since the last fsync, one bit per 4 KiB page of the entry.
   std::array<std::atomic<uint64_t>, 8> dirty{};
 
+  // Pages this entry maps to blocks. A HOLE maps whatever page it was looked
+  // up for to the zero page; its first_page is not to be relied on.
   uint32_t npages() const { return kind == EntryKind::kPmd ? 512 : 1; }
   void mark_dirty(uint64_t page) {
     uint64_t i = page - first_page;
@@ -80,7 +83,7 @@ class Mapping {
   // exactly while it reads the same value. In steady state nobody writes it:
   // cached read faults from several threads share the line read-only.
   std::atomic<uint64_t> epoch_;
-  mutable std::mutex mu_;  // leaf lock; guards the two maps' structure
+  mutable std::shared_mutex mu_;  // leaf lock; guards the two maps' structure (shared: find)
   std::map<uint64_t, std::unique_ptr<Entry>> pages_;  // HOLE and PTE, by page
   std::map<uint64_t, std::unique_ptr<Entry>> pmds_;   // PMD, by first page
   std::vector<std::unique_ptr<Entry>> retired_;       // see evict_holes
