@@ -13,6 +13,19 @@ using layout::kBlocksPerHuge;
 namespace {
 constexpr uint32_t kMaxShards = 8;
 constexpr uint64_t kWordsPerGroup = kBlocksPerHuge / 64;
+
+// Calls fn(word index, mask) for each bitmap word that bits [index, index+n) touch.
+template <typename Fn>
+void for_each_word(uint64_t index, uint64_t n, Fn&& fn) {
+  for (uint64_t i = index; i < index + n;) {
+    const uint64_t w = i / 64;
+    const uint64_t upto = std::min<uint64_t>(index + n, (w + 1) * 64);
+    uint64_t mask = 0;
+    for (; i < upto; ++i) mask |= uint64_t{1} << (i % 64);
+    fn(w, mask);
+  }
+}
+
 }  // namespace
 
 Allocator::Allocator(Pool& pool, const layout::Superblock& sb)
@@ -83,13 +96,7 @@ uint32_t Allocator::take_run_locked(uint64_t index, uint32_t want, uint64_t grou
 
 Run Allocator::reserve(Txn& txn, uint64_t index, uint32_t n) {
   free_.fetch_sub(n, std::memory_order_relaxed);
-  for (uint64_t i = index; i < index + n;) {
-    uint64_t w = i / 64;
-    uint64_t upto = std::min<uint64_t>(index + n, (w + 1) * 64);
-    uint64_t mask = 0;
-    for (; i < upto; ++i) mask |= uint64_t{1} << (i % 64);
-    txn.set_bits(bitmap_off_ + w * 8, mask);
-  }
+  for_each_word(index, n, [&](uint64_t w, uint64_t mask) { txn.set_bits(bitmap_off_ + w * 8, mask); });
   txn.on_abort([this, index, n] { release(index, n); });
   return Run{data_start_block_ + index, n};
 }
@@ -202,13 +209,8 @@ Result<Run> Allocator::alloc_huge(Txn& txn) {
 
 void Allocator::free(Txn& txn, uint64_t pool_block, uint64_t nblocks) {
   const uint64_t index = pool_block - data_start_block_;
-  for (uint64_t i = index; i < index + nblocks;) {
-    uint64_t w = i / 64;
-    uint64_t upto = std::min<uint64_t>(index + nblocks, (w + 1) * 64);
-    uint64_t mask = 0;
-    for (; i < upto; ++i) mask |= uint64_t{1} << (i % 64);
-    txn.clear_bits(bitmap_off_ + w * 8, mask);
-  }
+  for_each_word(index, nblocks,
+                [&](uint64_t w, uint64_t mask) { txn.clear_bits(bitmap_off_ + w * 8, mask); });
   txn.on_commit([this, index, nblocks] { release(index, nblocks); });
 }
 
