@@ -75,7 +75,7 @@ Entry* Mapping::find(uint64_t page) const {
       // then skip the lock as PMD reads do. Callers take a HOLE as covering
       // just the page they asked for (see Entry), so any entry of the run will do.
       const uint64_t range_end = page - page % kBlocksPerHuge + kBlocksPerHuge;
-      for (auto it = pages_.find(page); it != pages_.end() && it->first == first + n &&
+      for (auto it = std::next(pages_.find(page)); it != pages_.end() && it->first == first + n &&
                                         it->second->kind == EntryKind::kHole && first + n < range_end;
            ++it)
         ++n;
