@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "pmemfs/powerfail.h"
 #include "pmemfs/result.h"
 
 namespace pmemfs {
@@ -83,6 +84,7 @@ struct MountOptions {
   std::string source;          // /dev/daxX.Y or a pool file
   bool read_only = false;
   int lock_wait_seconds = 0;   // wait this long for another process to release the pool
+  PowerFailOptions powerfail;  // simulate power failure (powerfail.h); pool files only
 };
 
 struct FormatOptions {
@@ -108,6 +110,11 @@ class Filesystem {
 
   // Marks the pool clean and releases it; also done by the destructor.
   virtual Status unmount() = 0;
+  // Under MountOptions::powerfail: the power fails now. Nothing reaches the
+  // durable image afterwards (unmount and the destructor change only the
+  // working copy, which is then lost). Returns how many unpersisted cache
+  // lines the eviction let survive. EINVAL without powerfail.
+  virtual Result<uint64_t> power_cut() = 0;
 
   virtual Result<Attr> lookup(uint64_t parent, std::string_view name) = 0;
   // Kernel reference counting: lookup/create results count one reference;

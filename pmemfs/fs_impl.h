@@ -19,12 +19,16 @@ namespace pmemfs {
 
 class FsImpl final : public Filesystem {
  public:
+  // Mounts a pool opened already: what Filesystem::mount does after opening
+  // the source, and how the crash-point tests recover a Pool::durable_view().
+  static Result<std::unique_ptr<FsImpl>> mount_pool(std::unique_ptr<Pool> pool);
   FsImpl(std::unique_ptr<Pool> pool, const layout::Superblock& sb);
   ~FsImpl() override;
   // Replays the journal, builds the allocator, finishes orphans.
   Status start(bool was_clean);
 
   Status unmount() override;
+  Result<uint64_t> power_cut() override;
   Result<Attr> lookup(uint64_t parent, std::string_view name) override;
   void forget(uint64_t ino, uint64_t n) override;
   Result<Attr> getattr(uint64_t ino) override;

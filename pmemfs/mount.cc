@@ -14,15 +14,22 @@ using layout::StateRecord;
 Result<std::unique_ptr<Filesystem>> Filesystem::mount(const MountOptions& o) {
   PoolOpenOptions po;
   po.lock_wait_seconds = o.lock_wait_seconds;
+  po.powerfail = o.powerfail;
   auto pool = Pool::open(o.source, po);
   if (!pool.ok()) return err(pool.error());
-  auto sb = read_superblock(**pool);
+  auto fs = FsImpl::mount_pool(std::move(*pool));
+  if (!fs.ok()) return err(fs.error());
+  return std::unique_ptr<Filesystem>(std::move(*fs));
+}
+
+Result<std::unique_ptr<FsImpl>> FsImpl::mount_pool(std::unique_ptr<Pool> pool) {
+  auto sb = read_superblock(*pool);
   if (!sb.ok()) return err(sb.error());
-  const auto* st = (*pool)->at<StateRecord>(sb->state_off);
+  const auto* st = pool->at<StateRecord>(sb->state_off);
   bool was_clean = st->clean == 1 && st->checksum == crc32c(st, offsetof(StateRecord, checksum));
-  auto fs = std::make_unique<FsImpl>(std::move(*pool), *sb);
+  auto fs = std::make_unique<FsImpl>(std::move(pool), *sb);
   PMEMFS_TRY(fs->start(was_clean));
-  return std::unique_ptr<Filesystem>(std::move(fs));
+  return fs;
 }
 
 FsImpl::FsImpl(std::unique_ptr<Pool> pool, const layout::Superblock& sb)
@@ -106,6 +113,17 @@ Status FsImpl::unmount() {
   PMEMFS_TRY(txn.commit());
   mounted_ = false;
   return {};
+}
+
+Result<uint64_t> FsImpl::power_cut() {
+  PowerFailSim* sim = pool_->powerfail();
+  if (!sim) {
+    spdlog::error("{}: power_cut needs a mount with powerfail_sim", pool_->path());
+    return err(EINVAL);
+  }
+  const uint64_t survived = sim->cut();
+  spdlog::warn("{}: power cut; {} unpersisted cache lines survived", pool_->path(), survived);
+  return survived;
 }
 
 }  // namespace pmemfs

@@ -78,6 +78,25 @@ Result<std::unique_ptr<Pool>> Pool::open(const std::string& path, const PoolOpen
   }
   PMEMFS_TRY(lock_pool(fd, path, o.lock_wait_seconds));
 
+  if (o.powerfail.enabled) {
+    if (!S_ISREG(st.st_mode)) {
+      spdlog::error("{}: powerfail_sim needs a pool file, not a device", path);
+      return err(EINVAL);
+    }
+    if (o.read_only) {
+      spdlog::error("{}: powerfail_sim cannot be read-only", path);
+      return err(EINVAL);
+    }
+    if (static_cast<uint64_t>(st.st_size) < layout::kMinPoolSize) {
+      spdlog::error("{}: pool is {} bytes; the minimum is {} MiB", path, st.st_size,
+                    layout::kMinPoolSize >> 20);
+      return err(ENOSPC);
+    }
+    pool->size_ = static_cast<uint64_t>(st.st_size);
+    PMEMFS_TRY(pool->map_simulated(o.powerfail));
+    return pool;
+  }
+
   if (pmem2_source_from_fd(&pool->source_, fd) != 0) {
     spdlog::error("{}: {}", path, pmem2_errormsg());
     return err(EINVAL);
@@ -126,22 +145,71 @@ std::unique_ptr<Pool> Pool::in_memory(uint64_t size) {
   return pool;
 }
 
+// Two mappings of one file: the file itself (MAP_SHARED, the durable image)
+// and a private copy-on-write view of it that every store of the filesystem
+// goes to. Pages never stored to cost no memory in the working copy.
+Status Pool::map_simulated(const PowerFailOptions& o) {
+  void* durable = mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_SHARED, fd_, 0);
+  if (durable == MAP_FAILED) {
+    spdlog::error("{}: cannot map the pool: {}", path_, strerror(errno));
+    return err(errno);
+  }
+  void* working = mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, fd_, 0);
+  if (working == MAP_FAILED) {
+    int e = errno;
+    munmap(durable, size_);
+    spdlog::error("{}: cannot map the working copy: {}", path_, strerror(e));
+    return err(e);
+  }
+  durable_ = static_cast<char*>(durable);
+  base_ = static_cast<char*>(working);
+  own_mapping_ = true;
+  // What the simulator models: a CPU cache in front of byte-addressable
+  // media, made durable line by line.
+  granularity_ = Granularity::kCacheLine;
+  sim_ = std::make_unique<PowerFailSim>(base_, durable_, size_, o);
+  return {};
+}
+
+Result<std::unique_ptr<Pool>> Pool::durable_view() const {
+  std::unique_ptr<Pool> view(new Pool());
+  void* p = mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, fd_, 0);
+  if (p == MAP_FAILED) return err(errno);
+  view->base_ = static_cast<char*>(p);
+  view->size_ = size_;
+  view->own_mapping_ = true;
+  view->path_ = path_ + " (durable view)";
+  return view;
+}
+
 Pool::~Pool() {
-  if (anonymous_) {
+  if (anonymous_ || own_mapping_) {
     munmap(base_, size_);
   } else {
     if (map_) pmem2_map_delete(&map_);
     if (source_) pmem2_source_delete(&source_);
   }
+  if (durable_) {
+    // The durable image is all that survives; hand it to the file's media.
+    msync(durable_, size_, MS_SYNC);
+    munmap(durable_, size_);
+  }
   if (fd_ >= 0) ::close(fd_);  // drops the flock
 }
 
 void Pool::flush(const void* addr, size_t len) {
-  if (observer_) observer_(addr, len);
+  if (sim_) {
+    sim_->flush(addr, len);
+    return;
+  }
   if (flush_fn_) flush_fn_(addr, len);
 }
 
 void Pool::drain() {
+  if (sim_) {
+    sim_->drain();
+    return;
+  }
   if (drain_fn_) drain_fn_();
 }
 

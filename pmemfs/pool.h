@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "pmemfs/powerfail.h"
 #include "pmemfs/result.h"
 
 struct pmem2_map;
@@ -24,6 +25,9 @@ struct PoolOpenOptions {
   uint64_t create_size = 0;    // create the file with this size if it is missing
   int lock_wait_seconds = 0;   // wait for another process to release the pool
   bool read_only = false;
+  // Stores go to a private working copy; only persisted lines reach the
+  // file (see powerfail.h). Pool files only, not device DAX.
+  PowerFailOptions powerfail;
 };
 
 class Pool {
@@ -59,13 +63,17 @@ class Pool {
   void memcpy_persist(void* dst, const void* src, size_t len, bool nodrain = false);
   void memset_persist(void* dst, int c, size_t len, bool nodrain = false);
 
-  // Test seam for crash-point enumeration: called before every drain point
-  // with the ranges flushed since the previous one.
-  using PersistObserver = std::function<void(const void* addr, size_t len)>;
-  void set_persist_observer(PersistObserver obs) { observer_ = std::move(obs); }
+  // The power-fail simulator, or nullptr when the pool was opened without it.
+  PowerFailSim* powerfail() const { return sim_.get(); }
+  // What a power cut right now would leave behind, as a new pool: the file
+  // as it is durable, mapped privately so that recovering from it (journal
+  // replay, orphans) never touches the durable image. Byte granularity,
+  // persists are no-ops. REQUIRES: powerfail() != nullptr.
+  Result<std::unique_ptr<Pool>> durable_view() const;
 
  private:
   Pool() = default;
+  Status map_simulated(const PowerFailOptions& o);
   char* base_ = nullptr;
   uint64_t size_ = 0;
   Granularity granularity_ = Granularity::kByte;
@@ -75,10 +83,12 @@ class Pool {
   std::string path_;
   pmem2_map* map_ = nullptr;
   pmem2_source* source_ = nullptr;
+  bool own_mapping_ = false;   // base_ is our own mmap() (sim, views), not pmem2's
+  char* durable_ = nullptr;    // the file's shared mapping under powerfail_sim
+  std::unique_ptr<PowerFailSim> sim_;
   void (*persist_fn_)(const void*, size_t) = nullptr;
   void (*flush_fn_)(const void*, size_t) = nullptr;
   void (*drain_fn_)() = nullptr;
-  PersistObserver observer_;
 };
 
 }  // namespace pmemfs
