@@ -28,20 +28,19 @@ uint64_t Checker::live_inodes() const {
   return n;
 }
 
-CheckResult check_pool(const std::string& source, const CheckOptions& opts, std::ostream& out) {
+namespace {
+
+// What the report lines call an image checked in memory (check_image).
+constexpr char kMemorySource[] = "in-memory image";
+
+// Checks img and, with kRepair, repairs it. source names it in every line.
+CheckResult check(Image& img, const std::string& source, const CheckOptions& opts,
+                  std::ostream& out) {
   CheckResult res;
   const bool repair = opts.mode == CheckMode::kRepair;
-  Image::OpenError kind;
   std::string error;
-  auto img = Image::open(source, repair, &kind, &error);
-  if (!img) {
-    out << source << (kind == Image::OpenError::kBusy ? " is " : ": ") << error << '\n';
-    res.exit_code = kExitOperational;
-    return res;
-  }
-
   Report rep(out, repair);
-  Checker checker(*img, rep, opts, out, source);
+  Checker checker(img, rep, opts, out, source);
   const int code = checker.run();
   res.problems = rep.problems();
   res.unrepairable = rep.unrepairable_count();
@@ -71,13 +70,13 @@ CheckResult check_pool(const std::string& source, const CheckOptions& opts, std:
 
   // Stage every repair, then check the staged image again before writing:
   // a repair that does not leave a clean pool is not written.
-  img->set_epoch(3);
-  rep.run_repairs(*img);
+  img.set_epoch(3);
+  rep.run_repairs(img);
   std::ostringstream recheck_out;
   Report recheck(recheck_out, false);
   CheckOptions recheck_opts = opts;
   recheck_opts.mode = CheckMode::kNoChanges;
-  Checker again(*img, recheck, recheck_opts, recheck_out, source);
+  Checker again(img, recheck, recheck_opts, recheck_out, source);
   if (again.run() != 0 || recheck.problems() != 0) {
     out << recheck_out.str();
     out << source << ": the repairs would not leave a clean pool (problems above); nothing was "
@@ -85,7 +84,7 @@ CheckResult check_pool(const std::string& source, const CheckOptions& opts, std:
     res.exit_code = kExitUncorrected;
     return res;
   }
-  if (!img->commit(&error)) {
+  if (!img.commit(&error)) {
     out << source << ": " << error << '\n';
     res.exit_code = kExitOperational;
     return res;
@@ -94,6 +93,34 @@ CheckResult check_pool(const std::string& source, const CheckOptions& opts, std:
   out << source << ": " << res.problems << " problem(s) found and repaired\n";
   res.exit_code = kExitCorrected;
   return res;
+}
+
+}  // namespace
+
+CheckResult check_pool(const std::string& source, const CheckOptions& opts, std::ostream& out) {
+  Image::OpenError kind;
+  std::string error;
+  auto img = Image::open(source, opts.mode == CheckMode::kRepair, &kind, &error);
+  if (!img) {
+    out << source << (kind == Image::OpenError::kBusy ? " is " : ": ") << error << '\n';
+    CheckResult res;
+    res.exit_code = kExitOperational;
+    return res;
+  }
+  return check(*img, source, opts, out);
+}
+
+CheckResult check_image(const char* base, uint64_t size, std::ostream& out) {
+  std::string error;
+  auto img = Image::from_memory(base, size, &error);
+  if (!img) {
+    out << kMemorySource << ": " << error << '\n';
+    CheckResult res;
+    res.exit_code = kExitOperational;
+    return res;
+  }
+  // kNoChanges: replay and nothing else is staged, and only in the overlay.
+  return check(*img, kMemorySource, CheckOptions{CheckMode::kNoChanges}, out);
 }
 
 }  // namespace pmemfs::fsck

@@ -2,7 +2,8 @@
 // against every invariant of the on-media format (pmemfs/layout.h). The CLI
 // in main.cc and the tests call it alike.
 //
-// Contract of a run:
+// Contract of a run (check_image: the same, on a caller's mapping, never
+// opened, locked or written):
 //  - The pool is opened read-only for kNoChanges and locked with
 //    flock(LOCK_EX|LOCK_NB), the lock the mounted daemon holds: a mounted pool
 //    is refused ("SOURCE is in use (mounted?)", kExitOperational).
@@ -66,5 +67,14 @@ CheckResult check_pool(const std::string& source, const CheckOptions& opts, std:
 inline CheckResult check_pool(const std::string& source, CheckMode mode, std::ostream& out) {
   return check_pool(source, CheckOptions{mode}, out);
 }
+
+// Checks the pool image of size bytes at base exactly as check_pool with
+// kNoChanges checks a pool file (same checks, lines and exit codes; lines
+// name it "in-memory image"), for a pool the caller already has mapped, e.g.
+// one it has just recovered. It opens nothing, takes no lock and never writes
+// to base: journal replay is staged in a private overlay. REQUIRES: the
+// bytes stay valid and unchanged during the call (the caller's own writers
+// are stopped); they need no alignment.
+CheckResult check_image(const char* base, uint64_t size, std::ostream& out);
 
 }  // namespace pmemfs::fsck

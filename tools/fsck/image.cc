@@ -18,6 +18,9 @@ namespace pmemfs::fsck {
 namespace {
 
 constexpr uint64_t kPage = 4096;
+// Smaller than the two superblocks and the state record cannot be a pool;
+// the superblock check reads the first two blocks unconditionally.
+constexpr uint64_t kMinImage = 3 * kPage;
 
 std::string pmem2_error(const char* what) {
   return std::string(what) + ": " + pmem2_errormsg();
@@ -29,7 +32,6 @@ std::unique_ptr<Image> Image::open(const std::string& path, bool writable, OpenE
                                    std::string* error) {
   *err_kind = OpenError::kOther;
   std::unique_ptr<Image> img(new Image());
-  img->writable_ = writable;
   img->fd_ = ::open(path.c_str(), (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
   if (img->fd_ < 0) {
     *error = std::strerror(errno);
@@ -65,7 +67,7 @@ std::unique_ptr<Image> Image::open(const std::string& path, bool writable, OpenE
     return nullptr;
   }
   img->size_ = size;
-  if (size < 3 * kPage) {
+  if (size < kMinImage) {
     *error = "too small to be a pmemfs pool";
     return nullptr;
   }
@@ -83,8 +85,25 @@ std::unique_ptr<Image> Image::open(const std::string& path, bool writable, OpenE
     *error = pmem2_error("cannot map it");
     return nullptr;
   }
-  img->base_ = static_cast<unsigned char*>(pmem2_map_get_address(img->map_));
+  img->media_ = static_cast<unsigned char*>(pmem2_map_get_address(img->map_));
+  img->base_ = img->media_;
+  if (!writable) img->media_ = nullptr;  // mapped PROT_READ: commit() must not try
   *err_kind = OpenError::kNone;
+  return img;
+}
+
+std::unique_ptr<Image> Image::from_memory(const char* base, uint64_t size, std::string* error) {
+  if (base == nullptr) {
+    *error = "no image (null address)";
+    return nullptr;
+  }
+  if (size < kMinImage) {
+    *error = "too small to be a pmemfs pool";
+    return nullptr;
+  }
+  std::unique_ptr<Image> img(new Image());
+  img->base_ = reinterpret_cast<const unsigned char*>(base);
+  img->size_ = size;
   return img;
 }
 
@@ -147,7 +166,7 @@ void Image::write(uint64_t off, const void* src, size_t len) {
 }
 
 bool Image::commit(std::string* error) {
-  if (!writable_) {
+  if (media_ == nullptr) {
     *error = "opened read-only";
     return false;
   }
@@ -158,7 +177,7 @@ bool Image::commit(std::string* error) {
     for (auto& [pno, p] : overlay_) {
       if (p.epoch != e) continue;
       uint64_t len = std::min<uint64_t>(kPage, size_ - pno * kPage);
-      unsigned char* dst = base_ + pno * kPage;
+      unsigned char* dst = media_ + pno * kPage;
       if (std::memcmp(dst, p.data.get(), len) == 0) continue;
       std::memcpy(dst, p.data.get(), len);
       persist(dst, len);  // page granularity: msync; device DAX: flush + drain

@@ -4,6 +4,9 @@
 // checking a replayed journal or a planned repair never touches the media.
 // commit() writes the overlay back, epoch by epoch (see set_epoch), each
 // epoch durable before the next one starts.
+//
+// An Image can also view bytes someone else owns (from_memory): a pool the
+// caller has mapped. Such an Image never writes to them; commit() refuses.
 #pragma once
 
 #include <cstddef>
@@ -24,6 +27,10 @@ class Image {
   // sets *err_kind and *error to one line (without the path for kBusy).
   static std::unique_ptr<Image> open(const std::string& path, bool writable, OpenError* err_kind,
                                      std::string* error);
+  // A read-only view of size bytes at base, which the caller owns, keeps
+  // unchanged and valid for the Image's lifetime. Nothing is opened or
+  // locked. Returns null with *error set when it cannot be a pool.
+  static std::unique_ptr<Image> from_memory(const char* base, uint64_t size, std::string* error);
   ~Image();
   Image(const Image&) = delete;
   Image& operator=(const Image&) = delete;
@@ -54,8 +61,8 @@ class Image {
   void set_epoch(int e) { epoch_ = e; }
   size_t staged_pages() const { return overlay_.size(); }
 
-  // Writes the overlay to the media and makes it durable. REQUIRES: opened
-  // writable. Returns false with *error set on failure.
+  // Writes the overlay to the media and makes it durable. Returns false with
+  // *error set on failure, or when not opened writable (from_memory never is).
   bool commit(std::string* error);
 
  private:
@@ -67,11 +74,11 @@ class Image {
     std::unique_ptr<unsigned char[]> data;
   };
   int fd_ = -1;
-  bool writable_ = false;
   bool regular_ = false;  // a pool file (else a device DAX)
   pmem2_source* source_ = nullptr;
   pmem2_map* map_ = nullptr;
-  unsigned char* base_ = nullptr;
+  const unsigned char* base_ = nullptr;   // what reads see under the overlay
+  unsigned char* media_ = nullptr;        // the same bytes when writable, else null
   uint64_t size_ = 0;
   std::map<uint64_t, Page> overlay_;  // page number -> staged content
   int epoch_ = 0;
