@@ -94,7 +94,12 @@ Result<Entry*> write_fault_locked(FaultContext& fc, Inode& inode, uint64_t page,
   fc.pool.memset_persist(fc.pool.at<char>(run.pool_block * kBlockSize), 0,
                          uint64_t{run.nblocks} * kBlockSize);
   PMEMFS_TRY(inode.extents.insert(txn, fb, run.pool_block, run.nblocks));
-  if (fb + run.nblocks > size_blocks) inode.rec.flags |= layout::kInodeBeyondEof;
+  // The extent commits before the write that needs it grows the size on
+  // media (write() commits that next), so a crash in between leaves these
+  // blocks past EOF: say so in the same transaction, or fsck would rightly
+  // call them corruption. write() clears the mark once the size covers them.
+  const uint64_t disk_blocks = (inode.rec.size + kBlockSize - 1) / kBlockSize;
+  if (fb + run.nblocks > disk_blocks) inode.rec.flags |= layout::kInodeBeyondEof;
   fc.inodes.write(txn, inode);
   PMEMFS_TRY(txn.commit());
 

@@ -131,6 +131,8 @@ Result<size_t> FsImpl::write(uint64_t ino, uint64_t off, const char* buf, size_t
   f.rec.mtime_ns = f.rec.ctime_ns = now;
   if (off + size > f.rec.size) {
     f.rec.size = off + size;
+    if (f.extents.end_block() <= (f.rec.size + kBlockSize - 1) / kBlockSize)
+      f.rec.flags &= ~layout::kInodeBeyondEof;
     Txn txn = journal_->begin();
     inodes_->write(txn, f);
     PMEMFS_TRY(txn.commit());

@@ -33,6 +33,15 @@ void PowerFailSim::flush(const void* addr, uint64_t len) {
 }
 
 void PowerFailSim::drain() {
+  if (observer_ && !is_cut()) {
+    bool in_flight = false;
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      auto it = pending_.find(std::this_thread::get_id());
+      in_flight = it != pending_.end() && !it->second.empty();
+    }
+    if (in_flight) observer_(DrainPhase::kBefore);
+  }
   {
     std::lock_guard<std::mutex> g(mu_);
     auto it = pending_.find(std::this_thread::get_id());
@@ -44,7 +53,7 @@ void PowerFailSim::drain() {
   }
   if (is_cut()) return;
   drains_.fetch_add(1, std::memory_order_relaxed);
-  if (observer_) observer_();
+  if (observer_) observer_(DrainPhase::kAfter);
 }
 
 std::vector<uint64_t> PowerFailSim::unpersisted_lines() const {

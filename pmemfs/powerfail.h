@@ -50,9 +50,12 @@ class PowerFailSim {
   // Offsets of the lines whose working bytes differ from the durable image:
   // stored, but not (yet) persisted.
   std::vector<uint64_t> unpersisted_lines() const;
-  // Called after every drain that made something durable, outside the
-  // simulator's lock: the crash points of the enumeration harness.
-  void set_drain_observer(std::function<void()> obs) { observer_ = std::move(obs); }
+  // The crash points of the enumeration harness, called outside the
+  // simulator's lock around every drain that has lines to make durable:
+  // before (those lines are still in flight: any subset of them may land)
+  // and after (they are durable).
+  enum class DrainPhase { kBefore, kAfter };
+  void set_drain_observer(std::function<void(DrainPhase)> obs) { observer_ = std::move(obs); }
   uint64_t drains() const { return drains_.load(std::memory_order_relaxed); }
 
   const char* durable() const { return durable_; }
@@ -68,7 +71,7 @@ class PowerFailSim {
   std::mutex mu_;  // guards pending_ and every copy into durable_
   // Line-aligned [begin, end) ranges flushed by each thread since its last drain.
   std::unordered_map<std::thread::id, std::vector<std::pair<uint64_t, uint64_t>>> pending_;
-  std::function<void()> observer_;
+  std::function<void(DrainPhase)> observer_;
 };
 
 }  // namespace pmemfs

@@ -1,0 +1,204 @@
+#include "crash_harness.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <random>
+#include <sstream>
+
+#include <spdlog/spdlog.h>
+
+#include "pmemfs/fs_impl.h"
+#include "pmemfs/pool.h"
+#include "tools/fsck/checker.h"
+#include "tree_dump.h"
+
+namespace pmemfs::crash {
+
+namespace {
+
+std::string temp_pool_path(const std::string& tag) {
+  static int counter = 0;
+  const char* dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+  return std::string(dir) + "/pmemfs-crash-" + std::to_string(getpid()) + "-" +
+         std::to_string(counter++) + "-" + tag + ".pool";
+}
+
+struct RemoveOnExit {
+  std::string path;
+  ~RemoveOnExit() { unlink(path.c_str()); }
+};
+
+// The byte-wise rule of data operations: every byte old, new or zero; the
+// length old or new.
+std::string check_data(const TreeDump& got, const TreeDump& before, const TreeDump& after) {
+  const std::string& c = got.data;
+  const std::string& b = before.data;
+  const std::string& a = after.data;
+  if (got.data_present != before.data_present && got.data_present != after.data_present)
+    return "data file present=" + std::to_string(got.data_present) + " in neither state";
+  if (c.size() != b.size() && c.size() != a.size())
+    return "data file length " + std::to_string(c.size()) + ", neither old " +
+           std::to_string(b.size()) + " nor new " + std::to_string(a.size());
+  for (size_t i = 0; i < c.size(); ++i) {
+    if (c[i] == 0 || (i < b.size() && c[i] == b[i]) || (i < a.size() && c[i] == a[i])) continue;
+    return "data byte " + std::to_string(i) + " is " + std::to_string(static_cast<int>(c[i])) +
+           ": neither old, new nor zero";
+  }
+  return "";
+}
+
+class Enumerator {
+ public:
+  Enumerator(const CrashCase& c, const HarnessOptions& o, const TreeDump& before,
+             const TreeDump& after, Pool& live, CaseReport& report)
+      : c_(c), o_(o), before_(before), after_(after), live_(live), report_(report),
+        rng_(o.seed) {}
+
+  // Just before a fence: the lines in flight and every line stored but not
+  // persisted may or may not have landed — random subsets of them.
+  void before_persist_point() {
+    evictions("before point " + std::to_string(report_.persist_points + 1));
+  }
+
+  // Just after a fence: the state exactly as durable, then eviction subsets.
+  void at_persist_point() {
+    ++report_.persist_points;
+    const std::string where = "point " + std::to_string(report_.persist_points);
+    check_state(nullptr, where);
+    evictions(where);
+  }
+
+ private:
+  void evictions(const std::string& where) {
+    if (o_.eviction_subsets <= 0) return;
+    const auto lines = live_.powerfail()->unpersisted_lines();
+    if (lines.empty()) return;
+    for (int k = 0; k < o_.eviction_subsets; ++k) {
+      std::vector<uint64_t> survivors;
+      std::bernoulli_distribution survives(0.5);
+      for (uint64_t l : lines)
+        if (survives(rng_)) survivors.push_back(l);
+      check_state(&survivors, where + " eviction " + std::to_string(k) + " (" +
+                                  std::to_string(survivors.size()) + "/" +
+                                  std::to_string(lines.size()) + " lines)");
+    }
+  }
+
+  void violation(const std::string& where, const std::string& what) {
+    if (report_.violations.size() < 20)
+      report_.violations.push_back(c_.name + " " + where + ": " + what);
+  }
+
+  void check_state(const std::vector<uint64_t>* survivors, const std::string& where) {
+    ++report_.crash_states;
+    auto view = live_.durable_view();
+    if (!view.ok()) return violation(where, "durable_view failed");
+    if (survivors) {
+      for (uint64_t l : *survivors)
+        std::memcpy((*view)->base() + l, live_.base() + l, kCacheLine);
+    }
+    const uint64_t size = (*view)->size();
+    auto fs = FsImpl::mount_pool(std::move(*view));
+    if (!fs.ok()) return violation(where, "recovery mount failed: errno " + std::to_string(fs.error()));
+    auto got = dump_tree(**fs, c_.data_path);
+    if (!got.ok()) return violation(where, "walking the tree failed: errno " + std::to_string(got.error()));
+    if (!(*got == before_) && !(*got == after_)) {
+      violation(where, "neither before nor after; against before:\n" +
+                           describe_difference(before_, *got) + " against after:\n" +
+                           describe_difference(after_, *got));
+    }
+    if (!c_.data_path.empty()) {
+      if (std::string bad = check_data(*got, before_, after_); !bad.empty()) violation(where, bad);
+    }
+    if (Status st = (*fs)->unmount(); !st.ok())
+      return violation(where, "unmount after recovery failed: errno " + std::to_string(st.error()));
+    std::ostringstream out;
+    auto r = fsck::check_image((*fs)->pool().base(), size, out);
+    if (r.exit_code != fsck::kExitClean)
+      violation(where, "fsck exit " + std::to_string(r.exit_code) + ":\n" + out.str());
+  }
+
+  const CrashCase& c_;
+  const HarnessOptions& o_;
+  const TreeDump& before_;
+  const TreeDump& after_;
+  Pool& live_;
+  CaseReport& report_;
+  std::mt19937_64 rng_;
+};
+
+Result<std::unique_ptr<Filesystem>> mount_path(const std::string& path, bool simulate) {
+  MountOptions mo;
+  mo.source = path;
+  mo.powerfail.enabled = simulate;
+  return Filesystem::mount(mo);
+}
+
+}  // namespace
+
+CaseReport run_crash_case(const CrashCase& c, const HarnessOptions& o) {
+  CaseReport report;
+  RemoveOnExit pool{temp_pool_path("sim")}, dry{temp_pool_path("dry")};
+  FormatOptions fo;
+  fo.source = pool.path;
+  fo.size = o.pool_size;
+  if (!Filesystem::format(fo).ok()) {
+    report.error = "format failed";
+    return report;
+  }
+  {
+    auto fs = mount_path(pool.path, false);
+    if (!fs.ok()) {
+      report.error = "setup mount failed";
+      return report;
+    }
+    if (c.setup) c.setup(**fs);
+    if (!(*fs)->unmount().ok()) {
+      report.error = "setup unmount failed";
+      return report;
+    }
+  }
+  // A dry run on a copy tells what "after" is.
+  std::filesystem::copy_file(pool.path, dry.path);
+  TreeDump before, after;
+  {
+    auto fs = mount_path(dry.path, false);
+    if (!fs.ok()) {
+      report.error = "dry-run mount failed";
+      return report;
+    }
+    auto b = dump_tree(**fs, c.data_path);
+    Status st = c.op(**fs);
+    auto a = dump_tree(**fs, c.data_path);
+    if (!b.ok() || !a.ok() || !st.ok()) {
+      report.error = "dry run failed: op errno " + std::to_string(st.ok() ? 0 : st.error());
+      return report;
+    }
+    before = std::move(*b);
+    after = std::move(*a);
+  }
+  auto fs = mount_path(pool.path, true);
+  if (!fs.ok()) {
+    report.error = "simulated mount failed";
+    return report;
+  }
+  Pool& live = static_cast<FsImpl&>(**fs).pool();
+  Enumerator e(c, o, before, after, live, report);
+  live.powerfail()->set_drain_observer([&](PowerFailSim::DrainPhase phase) {
+    if (phase == PowerFailSim::DrainPhase::kBefore)
+      e.before_persist_point();
+    else
+      e.at_persist_point();
+  });
+  Status st = c.op(**fs);
+  live.powerfail()->set_drain_observer(nullptr);
+  if (!st.ok()) report.error = "op failed under the simulator: errno " + std::to_string(st.error());
+  auto end = dump_tree(**fs, c.data_path);
+  if (!end.ok() || !(*end == after) || end->data != after.data)
+    report.error += " the op did not end as in the dry run";
+  (void)(*fs)->power_cut();
+  return report;
+}
+
+}  // namespace pmemfs::crash
