@@ -1,11 +1,12 @@
 // check_image: a pool checked where it lies in memory. The pool is mapped
-// read-only (a stray write would fault), and a checksum of every byte before
+// read-only (a stray write would fault), and a hash of every byte before
 // and after shows that nothing was written through any other path either.
 #include <sys/mman.h>
 
 #include <cstring>
 #include <sstream>
 #include <string>
+#include <string_view>
 
 #include <gtest/gtest.h>
 
@@ -35,7 +36,7 @@ class InMemoryPool {
   char* base() { return base_; }
   uint64_t size() const { return size_; }
   void seal_read_only() { ASSERT_EQ(mprotect(base_, size_, PROT_READ), 0); }
-  uint32_t checksum() const { return crc32c(base_, size_); }
+  size_t content_hash() const { return std::hash<std::string_view>{}(std::string_view(base_, size_)); }
 
   CheckResult check(std::string* out) {
     std::ostringstream os;
@@ -53,13 +54,13 @@ TEST_F(FsckTest, InMemoryCleanPool) {
   InMemoryPool pool(path_);
   ASSERT_NE(pool.base(), nullptr);
   pool.seal_read_only();
-  const uint32_t before = pool.checksum();
+  const size_t before = pool.content_hash();
   const CheckResult r = pool.check(&out_);
   EXPECT_EQ(r.exit_code, kExitClean) << out_;
   EXPECT_EQ(r.problems, 0u);
   EXPECT_FALSE(r.repaired);
   EXPECT_NE(out_.find("in-memory image: clean"), std::string::npos) << out_;
-  EXPECT_EQ(pool.checksum(), before);
+  EXPECT_EQ(pool.content_hash(), before);
 }
 
 TEST_F(FsckTest, InMemoryDamageDetectedNothingWritten) {
@@ -72,7 +73,7 @@ TEST_F(FsckTest, InMemoryDamageDetectedNothingWritten) {
   seal(r);
   std::memcpy(pool.base() + inode_off(f1_), &r, sizeof(r));
   pool.seal_read_only();
-  const uint32_t before = pool.checksum();
+  const size_t before = pool.content_hash();
   const size_t file_before = hash();
 
   const CheckResult res = pool.check(&out_);
@@ -82,7 +83,7 @@ TEST_F(FsckTest, InMemoryDamageDetectedNothingWritten) {
   EXPECT_NE(out_.find("inode " + std::to_string(f1_) + ": link count is 5, should be 2"),
             std::string::npos)
       << out_;
-  EXPECT_EQ(pool.checksum(), before) << "check_image wrote to the image";
+  EXPECT_EQ(pool.content_hash(), before) << "check_image wrote to the image";
   EXPECT_EQ(hash(), file_before) << "check_image wrote to the pool file";
 }
 
@@ -119,12 +120,12 @@ TEST_F(FsckTest, InMemoryCommittedJournalCheckedAsReplayed) {
   InMemoryPool pool(path_);
   ASSERT_NE(pool.base(), nullptr);
   pool.seal_read_only();
-  const uint32_t before = pool.checksum();
+  const size_t before = pool.content_hash();
   const CheckResult r = pool.check(&out_);
   EXPECT_EQ(r.exit_code, kExitUncorrected) << out_;
   EXPECT_NE(out_.find("journal needs replay"), std::string::npos) << out_;
   EXPECT_EQ(out_.find("link count"), std::string::npos) << "not checked as replayed:\n" << out_;
-  EXPECT_EQ(pool.checksum(), before);
+  EXPECT_EQ(pool.content_hash(), before);
 }
 
 TEST_F(FsckTest, InMemoryTooSmallOrNull) {
