@@ -1,5 +1,7 @@
-// fsck on damaged metadata: superblocks, state record, inodes, extents, xattrs,
-// directory entries, link counts, size rules, bitmaps, the orphan table.
+// fsck on damaged metadata: superblocks, state record, xattrs, directory
+// entries, link counts, size rules, bitmaps, the orphan table. Damaged
+// records are in damaged_record_test.cc, unreachable inodes in
+// lost_found_test.cc.
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <stdio.h>
@@ -47,28 +49,6 @@ TEST_F(FsckTest, NewerFormatVersionRefused) {
   const CheckResult r = fsck(CheckMode::kRepair);
   EXPECT_EQ(r.exit_code, kExitOperational) << out_;
   EXPECT_NE(out_.find("newer"), std::string::npos) << out_;
-}
-
-TEST_F(FsckTest, DamagedInodeRecord) {
-  flip_byte(inode_off(f2_) + offsetof(L::InodeRecord, uid));
-  expect_detected("inode " + std::to_string(f2_) + ": bad checksum");
-  expect_not_repaired();
-}
-
-TEST_F(FsckTest, DamagedDirentSlot) {
-  flip_byte(slot_off(L::kRootIno, "f1") + offsetof(L::DirentSlot, name) + 1);
-  expect_detected("bad checksum");
-  expect_not_repaired();
-}
-
-TEST_F(FsckTest, DamagedExtent) {
-  const ExtentLoc loc = first_extent(f1_);
-  L::Extent e = loc.e;
-  e.pool_block ^= 1;  // the extent's checksum is now wrong (a record holding it is resealed)
-  put_extent(f1_, loc, e, /*reseal=*/false);
-  expect_detected("inode " + std::to_string(f1_) + ": ");
-  EXPECT_NE(out_.find("bad checksum"), std::string::npos) << out_;
-  expect_not_repaired();
 }
 
 TEST_F(FsckTest, DamagedStateRecord) {
@@ -154,33 +134,6 @@ TEST_F(FsckTest, DuplicateName) {
   expect_not_repaired();
 }
 
-TEST_F(FsckTest, BlockOwnedTwice) {
-  // /sparse maps only file block 256; give it f1's first extent at block 0.
-  auto sparse = inode(sparse_);
-  const L::Extent stolen = first_extent(f1_).e;
-  ASSERT_GT(stolen.nblocks, 0u);
-  ASSERT_LE(stolen.nblocks, 256u);
-  int slot = -1;
-  for (int k = 0; k < static_cast<int>(L::kInlineExtents); ++k)
-    if (sparse.extents[k].nblocks == 0) slot = k;
-  ASSERT_GE(slot, 0);
-  sparse.extents[slot] = stolen;
-  sparse.extents[slot].file_block = 0;
-  seal(sparse.extents[slot]);
-  put_inode(sparse_, sparse);
-  expect_detected("claimed more than once: ");
-  expect_not_repaired();
-}
-
-TEST_F(FsckTest, ExtentOutsideDataArea) {
-  const ExtentLoc loc = first_extent(f1_);
-  L::Extent e = loc.e;
-  e.pool_block = data_first() + sb_.data_blocks;
-  put_extent(f1_, loc, e);
-  expect_detected("lies outside the data area");
-  expect_not_repaired();
-}
-
 TEST_F(FsckTest, InodeFreeButMarkedInUse) {
   const uint64_t ino = sb_.inode_count;
   const uint64_t i = ino - 1;
@@ -229,14 +182,6 @@ TEST_F(FsckTest, DamagedXattrValue) {
   expect_not_repaired();
 }
 
-TEST_F(FsckTest, DamagedExtentBlockHeader) {
-  const uint64_t eb = inode(many_).extent_next;
-  ASSERT_NE(eb, 0u) << "more extents than fit inline, yet no extent block";
-  flip_byte(eb * L::kBlockSize + offsetof(L::ExtentBlock, next) + 3);
-  expect_detected("extent block " + std::to_string(eb) + ": bad checksum");
-  expect_not_repaired();
-}
-
 TEST_F(FsckTest, DirectorySizeBeyondItsBlocks) {
   auto r = inode(b_);
   r.size += 2 * L::kBlockSize;
@@ -272,12 +217,6 @@ TEST_F(FsckTest, DirectoryNamedTwice) {
   seal(d);
   write_at(free_slot_off(L::kRootIno), d);
   expect_detected("directory " + std::to_string(b_) + ": named by 2 entries");
-  expect_not_repaired();
-}
-
-TEST_F(FsckTest, UnreachableFile) {
-  write_at(slot_off(L::kRootIno, "sparse"), L::DirentSlot{});  // nlink stays 1
-  expect_detected("inode " + std::to_string(sparse_) + " (regular file): in no directory");
   expect_not_repaired();
 }
 

@@ -1,5 +1,5 @@
-// Pass 5: data block ownership. Every block claimed by exactly one owner, and
-// the block bitmap marking exactly the claimed blocks.
+// Data block ownership: every block claimed by exactly one owner, and the
+// block bitmap marking exactly the claimed blocks.
 #include <algorithm>
 #include <bit>
 
@@ -37,7 +37,7 @@ const Claim* Checker::owner_of(uint64_t block) {
   return block < it->block + it->n ? &*it : nullptr;
 }
 
-void Checker::report_double_claims() {
+void Checker::resolve_double_claims() {
   if (twice_.empty()) return;
   std::sort(twice_.begin(), twice_.end());
   // Merge overlapping and adjacent runs (a block claimed three times is
@@ -49,16 +49,61 @@ void Checker::report_double_claims() {
     else
       runs.emplace_back(start, n);
   }
+  // Which claim is right cannot be told, and giving the blocks to the wrong
+  // file would show one file's data in another: every regular file's extent
+  // on a run claimed twice is cleared, and each file keeps its other
+  // extents (see extents.cc). Extent blocks, xattr runs, directories and
+  // symlinks have no such repair.
+  std::vector<bool> cleared(claims_.size(), false);
   for (const auto& [start, n] : runs) {
     const uint64_t first = data_first_ + start;
     std::string owners;
-    for (const Claim& c : claims_) {
-      if (c.block < first + n && first < c.block + c.n)
-        owners += fmt::format("{}inode {} ({})", owners.empty() ? "" : ", ", c.ino,
-                              claim_kind_name(c.kind));
+    std::vector<size_t> on_run;
+    bool clearable = true;
+    for (size_t k = 0; k < claims_.size(); ++k) {
+      const Claim& c = claims_[k];
+      if (!(c.block < first + n && first < c.block + c.n)) continue;
+      owners += fmt::format("{}inode {} ({})", owners.empty() ? "" : ", ", c.ino, claim_kind_name(c.kind));
+      on_run.push_back(k);
+      const InodeInfo& in = inodes_.at(c.ino);
+      clearable = clearable && c.kind == ClaimKind::kData && in.live() && (in.rec.mode & S_IFMT) == S_IFREG;
     }
-    rep_.unrepairable(fmt::format("{}: claimed more than once: {}", blocks_str(first, n), owners));
+    const std::string line = fmt::format("{}: claimed more than once: {}", blocks_str(first, n), owners);
+    if (!clearable) {
+      rep_.unrepairable(line);
+      continue;
+    }
+    std::vector<Report::Repair> clears;
+    for (size_t k : on_run) {
+      if (cleared[k]) continue;  // on an earlier run too
+      cleared[k] = true;
+      clears.push_back(clear_extent_repair(claims_[k].ino, claims_[k].at));
+    }
+    rep_.repairable(line + "; clearing their extents (the files keep their other extents)",
+                    [clears](Image& img) {
+                      for (const auto& clear : clears) clear(img);
+                    });
   }
+  // What the files keep; the cleared extents' blocks are left unowned (every
+  // claim on their twice-claimed blocks is cleared too), so the block bitmap
+  // check frees them.
+  std::vector<Claim> kept;
+  for (size_t k = 0; k < claims_.size(); ++k) {
+    const Claim& c = claims_[k];
+    if (!cleared[k]) {
+      kept.push_back(c);
+      continue;
+    }
+    for (uint64_t i = c.block - data_first_, end = i + c.n; i < end; ++i) owned_->reset(i);
+    InodeInfo& in = inodes_.at(c.ino);
+    in.extents_lost = true;
+    auto it = std::find_if(in.extents.begin(), in.extents.end(), [&c](const L::Extent& e) {
+      return e.pool_block == c.block && e.nblocks == c.n;
+    });
+    if (it != in.extents.end()) in.extents.erase(it);
+  }
+  claims_ = std::move(kept);
+  claims_sorted_ = false;
 }
 
 void Checker::check_block_bitmap() {

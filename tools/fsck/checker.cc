@@ -16,8 +16,9 @@ int Checker::run() {
   scan_inode_bitmap();
   walk_tree();
   check_orphan_table();
+  reconnect_unreachable();
+  resolve_double_claims();
   check_inode_links();
-  report_double_claims();
   check_block_bitmap();
   return 0;
 }

@@ -26,9 +26,25 @@
 // bits (leaked and unmarked blocks); link counts; directory parents; dirent
 // types; entries naming free or nonexistent inodes removed; non-zero free
 // slots zeroed; orphan table slots naming free inodes cleared; orphan flags;
-// unlinked inodes that missed the orphan table freed.
-// Not yet: anything needing lost+found (unreachable inodes), blocks claimed
-// twice, damaged records (inode, extent, extent block, xattr, dirent).
+// unlinked inodes that missed the orphan table freed; unreachable inodes
+// moved to /lost+found as "#<ino>" (created, or grown, as needed), a
+// directory with what it holds; inode records with a bad checksum resealed
+// when every field is plausible, else cleared (as are records with no valid
+// file type; their names are removed, their blocks freed); dirent slots with
+// a bad checksum cleared; a regular file's unreadable extents cleared and
+// its extent chain ended before a damaged extent block, the file then cut
+// back to the end of the extents it keeps; extents of regular files on
+// blocks claimed twice cleared (all of them: which claim is right is not
+// known).
+// Not yet (reported; -y then writes nothing): a damaged root inode; lost or
+// damaged extents of directories and symlinks, and overlapping extents;
+// blocks claimed twice with a directory, symlink, extent block or xattr run
+// among the claimants; damaged xattr runs; extent blocks naming another
+// owner; invalid or duplicate names; a directory named twice; unreachable
+// directories in a loop; a /lost+found that is not a directory or has no
+// room; a resealed record whose type its entries contradict; size rules
+// (blocks beyond the size, directory size, symlink length); unknown flags;
+// committed lanes holding nonsense; a state record with implausible fields.
 #pragma once
 
 #include <cstdint>

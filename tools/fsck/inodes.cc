@@ -1,7 +1,8 @@
 // Pass 3: the state record and the inodes. Live inodes are found through the
 // inode bitmap (and, later, through directory entries and the orphan list);
-// each one's extents, extent blocks and xattr runs are checked and the data
-// blocks they use are claimed for the ownership check of blocks.cc.
+// each one's extents (extents.cc) and xattr runs are checked and the data
+// blocks they use are claimed for the ownership check of blocks.cc. Records
+// that fail their checksum or type go to inode_damage.cc.
 #include <algorithm>
 #include <cstring>
 #include <unordered_set>
@@ -85,19 +86,17 @@ InodeInfo& Checker::load(uint64_t ino) {
   if (all_zero(in.rec)) {
     in.state = InodeInfo::State::kNeverUsed;
   } else if (!checksum_ok(in.rec)) {
-    in.state = in.bit ? InodeInfo::State::kDamaged : InodeInfo::State::kFree;
-    if (in.bit) {
-      rep_.unrepairable(fmt::format("inode {}: bad checksum", ino));
-      claims_incomplete_ = true;
-    }
+    if (in.bit)
+      damaged_record(in, true, "bad checksum");
+    else
+      in.state = InodeInfo::State::kFree;
   } else if (in.rec.mode == 0) {
     in.state = InodeInfo::State::kFree;
   } else if (dtype_of_mode(in.rec.mode) == DT_UNKNOWN) {
-    in.state = in.bit ? InodeInfo::State::kDamaged : InodeInfo::State::kFree;
-    if (in.bit) {
-      rep_.unrepairable(fmt::format("inode {}: invalid file type (mode {:#o})", ino, in.rec.mode));
-      claims_incomplete_ = true;
-    }
+    if (in.bit)
+      damaged_record(in, false, fmt::format("invalid file type (mode {:#o})", in.rec.mode));
+    else
+      in.state = InodeInfo::State::kFree;
   } else {
     in.state = InodeInfo::State::kLive;
     check_inode_body(in);
@@ -112,7 +111,9 @@ void Checker::check_inode_body(InodeInfo& in) {
   if (in.is_dir() && (r.parent == 0 || r.parent > sb_.inode_count))
     rep_.unrepairable(fmt::format("directory {}: parent {} is not an inode", in.ino, r.parent));
   for (uint32_t k = 0; k < L::kInlineExtents; ++k)
-    check_extent(in, r.extents[k], fmt::format("inline extent {}", k));
+    check_extent(in, r.extents[k],
+                 inode_off(in.ino) + offsetof(L::InodeRecord, extents) + k * sizeof(L::Extent),
+                 fmt::format("inline extent {}", k));
   check_extent_chain(in);
   std::sort(in.extents.begin(), in.extents.end(),
             [](const L::Extent& a, const L::Extent& b) { return a.file_block < b.file_block; });
@@ -124,70 +125,6 @@ void Checker::check_inode_body(InodeInfo& in) {
                                     in.ino, b.file_block, a.pool_block, b.pool_block));
   }
   check_xattrs(in);
-}
-
-void Checker::check_extent(InodeInfo& in, const L::Extent& e, const std::string& where) {
-  if (e.nblocks == 0) {
-    if (!all_zero(e))
-      rep_.unrepairable(fmt::format("inode {}: {} is empty (0 blocks) but not zeroed", in.ino, where));
-    return;
-  }
-  if (!checksum_ok(e)) {
-    rep_.unrepairable(fmt::format("inode {}: {}: bad checksum", in.ino, where));
-    in.extents_complete = false;
-    claims_incomplete_ = true;
-    return;
-  }
-  if (!in_data(e.pool_block, e.nblocks)) {
-    rep_.unrepairable(fmt::format(
-        "inode {}: {} (file block {}, pool block {}, {} blocks) lies outside the data area "
-        "(pool blocks {}-{})",
-        in.ino, where, e.file_block, e.pool_block, e.nblocks, data_first_,
-        data_first_ + sb_.data_blocks - 1));
-    in.extents_complete = false;
-    claims_incomplete_ = true;
-    return;
-  }
-  if (e.file_block + e.nblocks < e.file_block) {
-    rep_.unrepairable(fmt::format("inode {}: {}: file block {} overflows", in.ino, where, e.file_block));
-    in.extents_complete = false;
-    claims_incomplete_ = true;
-    return;
-  }
-  claim(e.pool_block, e.nblocks, in.ino, ClaimKind::kData);
-  in.extents.push_back(e);
-}
-
-void Checker::check_extent_chain(InodeInfo& in) {
-  std::unordered_set<uint64_t> seen;
-  for (uint64_t p = in.rec.extent_next; p != 0;) {
-    if (!in_data(p, 1)) {
-      rep_.unrepairable(fmt::format("inode {}: extent block chain leads to block {}, outside the data area",
-                                    in.ino, p));
-      in.extents_complete = false;
-      claims_incomplete_ = true;
-      return;
-    }
-    if (!seen.insert(p).second) {
-      rep_.unrepairable(fmt::format("inode {}: extent block chain loops back to block {}", in.ino, p));
-      return;
-    }
-    claim(p, 1, in.ino, ClaimKind::kExtentBlock);
-    const auto eb = img_.get<L::ExtentBlock>(p * L::kBlockSize);
-    if (eb.magic != L::kExtentBlockMagic || !checksum_ok(eb)) {
-      rep_.unrepairable(fmt::format("inode {}: extent block {}: bad {}", in.ino, p,
-                                    eb.magic != L::kExtentBlockMagic ? "magic" : "checksum"));
-      in.extents_complete = false;
-      claims_incomplete_ = true;
-      return;
-    }
-    if (eb.owner != in.ino)
-      rep_.unrepairable(fmt::format("inode {}: extent block {} says it belongs to inode {}", in.ino, p,
-                                    eb.owner));
-    for (uint32_t k = 0; k < L::kExtentsPerBlock; ++k)
-      check_extent(in, eb.extents[k], fmt::format("extent {} of extent block {}", k, p));
-    p = eb.next;
-  }
 }
 
 void Checker::check_xattrs(InodeInfo& in) {
@@ -249,8 +186,8 @@ void Checker::release_claims(uint64_t ino) {
   }
 }
 
-void Checker::claim(uint64_t block, uint64_t n, uint64_t ino, ClaimKind kind) {
-  claims_.push_back({block, n, ino, kind});
+void Checker::claim(uint64_t block, uint64_t n, uint64_t ino, ClaimKind kind, uint64_t at) {
+  claims_.push_back({block, n, ino, kind, at});
   claims_sorted_ = false;
   for (uint64_t i = block - data_first_, end = i + n; i < end; ++i) {
     if (owned_->test(i))

@@ -25,10 +25,15 @@ void Checker::walk_tree() {
   if (!root.live() || !root.is_dir()) {
     if (root.state != InodeInfo::State::kDamaged)
       rep_.unrepairable("root inode 1 is not a directory in use");
+    tree_incomplete_ = true;
     return;
   }
-  std::deque<uint64_t> queue{L::kRootIno};
-  root.traversed = true;
+  walk_from(root);
+}
+
+void Checker::walk_from(InodeInfo& top) {
+  std::deque<uint64_t> queue{top.ino};
+  top.traversed = true;
   while (!queue.empty()) {
     InodeInfo& dir = inodes_.at(queue.front());  // references survive rehashing
     queue.pop_front();
@@ -37,6 +42,8 @@ void Checker::walk_tree() {
 }
 
 void Checker::walk_dir(InodeInfo& dir, std::deque<uint64_t>& queue) {
+  // Entries in blocks that cannot be read may name anything.
+  if (!dir.extents_complete) tree_incomplete_ = true;
   std::unordered_set<std::string> names;
   const uint64_t nblocks = dir.rec.size / L::kBlockSize;
   for (const L::Extent& e : dir.extents) {
@@ -56,14 +63,20 @@ void Checker::check_dirent(InodeInfo& dir, uint64_t pblock, uint32_t slot,
   auto clear_slot = [off](Image& img) { img.put(off, L::DirentSlot{}); };
   if (d.ino == 0) {
     if (!all_zero(d)) rep_.repairable(where + ": free slot is not zeroed; zeroing it", clear_slot);
+    // Room for lost+found and its entries (lost_found.cc).
+    if (dir.ino == L::kRootIno || dir.ino == lost_found_entry_) free_slots_[dir.ino].push_back(off);
     return;
   }
   if (!checksum_ok(d)) {
-    rep_.unrepairable(fmt::format("{}: entry for inode {}: bad checksum", where, d.ino));
-    links_incomplete_ = true;
+    // Nothing in it can be trusted, the inode number least of all. If it was
+    // the only name of an inode, that inode goes to lost+found.
+    rep_.repairable(fmt::format("{}: entry for inode {}: bad checksum; clearing the slot", where, d.ino),
+                    clear_slot);
     return;
   }
   const std::string name(d.name, d.name_len);
+  if (dir.ino == L::kRootIno && name == "lost+found") lost_found_entry_ = d.ino;
+  if (dir.ino == lost_found_entry_) lost_found_names_.insert(name);
   const bool tail_zero = all_zero(d.name + d.name_len, sizeof(d.name) - d.name_len) &&
                          all_zero(d.reserved, sizeof(d.reserved));
   if (d.name_len == 0 || name.find('/') != std::string::npos ||
@@ -85,11 +98,26 @@ void Checker::check_dirent(InodeInfo& dir, uint64_t pblock, uint32_t slot,
                     clear_slot);
     return;
   }
+  if (t.state == InodeInfo::State::kCleared) {
+    rep_.repairable(fmt::format("{}: entry {} names inode {}, which is cleared; removing the entry", where,
+                                quoted(name), d.ino),
+                    clear_slot);
+    return;
+  }
   ++t.links;
   if (t.links == 1) t.first_dir = dir.ino;
-  if (!t.live()) return;  // its damage is reported already
+  if (!t.live()) {
+    // Its damage is reported already; if it is a directory, what it holds
+    // cannot be seen.
+    tree_incomplete_ = true;
+    return;
+  }
   const uint8_t type = dtype_of_mode(t.rec.mode);
-  if (d.type != type) {
+  if (d.type != type && t.resealed) {
+    // Either the entry or the resealed record's mode is wrong: no way to tell.
+    rep_.unrepairable(fmt::format("{}: entry {} has type {} but inode {}, whose checksum was bad, is a {}",
+                                  where, quoted(name), d.type, d.ino, type_name(t.rec.mode)));
+  } else if (d.type != type) {
     rep_.repairable(fmt::format("{}: entry {} has type {} but inode {} is a {}; fixing the type", where,
                                 quoted(name), d.type, d.ino, type_name(t.rec.mode)),
                     [off, type](Image& img) {
@@ -127,6 +155,10 @@ void Checker::check_orphan_table() {
     }
     InodeInfo& in = load(ino);
     if (in.state == InodeInfo::State::kDamaged) continue;  // reported
+    if (in.state == InodeInfo::State::kCleared) {
+      rep_.repairable(fmt::format("{}: inode {} is cleared; clearing the slot", where, ino), clear_slot);
+      continue;
+    }
     if (!in.live()) {
       rep_.repairable(fmt::format("{}: inode {} is free; clearing the slot", where, ino), clear_slot);
       continue;
@@ -164,7 +196,8 @@ void Checker::check_inode_links() {
       };
     };
     if (!in.live()) {
-      if (in.bit && in.state != InodeInfo::State::kDamaged)
+      // Damaged: reported; cleared: the repair clears the bit.
+      if (in.bit && (in.state == InodeInfo::State::kNeverUsed || in.state == InodeInfo::State::kFree))
         rep_.repairable(fmt::format("inode {}: free but marked in use in the inode bitmap; clearing the bit",
                                     ino),
                         [bm, ino](Image& img) { image_set_bit(img, bm, ino - 1, false); });
@@ -187,11 +220,9 @@ void Checker::check_inode_links() {
                           img.put(off, freed);
                           image_set_bit(img, bm, ino - 1, false);
                         });
-      } else {
-        rep_.unrepairable(fmt::format("inode {} ({}): in no directory (unreachable; lost+found is not "
-                                      "supported yet)",
-                                      ino, type_name(in.rec.mode)));
       }
+      // Otherwise reconnect_unreachable said why it cannot move it to
+      // lost+found (those it moves have a link now).
       continue;
     }
     if (!in.bit)
@@ -201,6 +232,7 @@ void Checker::check_inode_links() {
       rep_.repairable(fmt::format("inode {}: flagged orphan but not in the orphan table; clearing the flag",
                                   ino),
                       rewrite([](L::InodeRecord& r) { r.flags &= ~L::kInodeOrphan; }));
+    if (in.extents_lost) truncate_to_kept_extents(in);
     check_size_rules(in);
 
     uint32_t expected = in.links;
@@ -223,9 +255,9 @@ void Checker::check_inode_links() {
       // An unlinked directory (an orphan named nowhere) has no links at all.
       expected = (in.links == 0 && ino != L::kRootIno) ? 0 : 2 + in.subdirs;
     }
-    if (in.rec.nlink > expected && links_incomplete_)
-      rep_.note(fmt::format("inode {}: link count is {}, {} entries seen; the damaged entries above may "
-                            "name it",
+    if (in.rec.nlink > expected && tree_incomplete_)
+      rep_.note(fmt::format("inode {}: link count is {}, {} entries seen; the damaged directories above "
+                            "may hold more",
                             ino, in.rec.nlink, expected));
     else if (in.rec.nlink != expected)
       rep_.repairable(fmt::format("inode {}: link count is {}, should be {}; fixing it", ino, in.rec.nlink,
