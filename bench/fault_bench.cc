@@ -96,7 +96,7 @@ void BM_ReadFault(benchmark::State& state) {
   uint64_t i = static_cast<uint64_t>(state.thread_index()) * 7919;
   for (auto _ : state) {
     const uint64_t page = first + (i++ % npages) * stride;
-    std::shared_lock<std::shared_mutex> lk(inode.lock);
+    std::shared_lock<InodeLock> lk(inode.lock);
     Entry* entry = read_fault(fc, inode, page);
     std::memcpy(buf, entry_address(e.impl->pool(), *entry, page), kPage);
     benchmark::DoNotOptimize(buf);
@@ -127,7 +127,7 @@ void BM_WriteFaultAlloc(benchmark::State& state) {
     const uint64_t step = huge ? 512 : 2;
     const uint64_t page = (n++ * 2 + static_cast<uint64_t>(state.thread_index())) * step;
     state.ResumeTiming();
-    std::unique_lock<std::shared_mutex> lk(inode.lock);
+    std::unique_lock<InodeLock> lk(inode.lock);
     auto entry = write_fault_locked(e.impl->fault_context(), inode, page, 1,
                                     huge ? uint64_t{1} << 40 : (page + 1) * kPage);
     if (!entry.ok()) {

@@ -78,7 +78,7 @@ Attr FsImpl::attr_of(Inode& inode) {
 Result<Attr> FsImpl::getattr(uint64_t ino) {
   auto inode = get(ino);
   if (!inode.ok()) return err(inode.error());
-  std::shared_lock<std::shared_mutex> lk((*inode)->lock);
+  std::shared_lock<InodeLock> lk((*inode)->lock);
   return attr_of(**inode);
 }
 
@@ -86,7 +86,7 @@ Result<Attr> FsImpl::setattr(uint64_t ino, const SetAttr& a) {
   auto inode = get(ino);
   if (!inode.ok()) return err(inode.error());
   Inode& f = **inode;
-  std::unique_lock<std::shared_mutex> lk(f.lock);
+  std::unique_lock<InodeLock> lk(f.lock);
   f.fold_times();
   auto& r = f.rec;
   const int64_t now = now_ns();
@@ -139,7 +139,7 @@ Stats FsImpl::stats() const {
 Result<std::vector<ExtentInfo>> FsImpl::map(uint64_t ino) {
   auto inode = get(ino);
   if (!inode.ok()) return err(inode.error());
-  std::shared_lock<std::shared_mutex> lk((*inode)->lock);
+  std::shared_lock<InodeLock> lk((*inode)->lock);
   std::vector<ExtentInfo> out;
   auto emit = [&](uint64_t fb, uint64_t pb, uint64_t n, bool huge) {
     if (!out.empty() && out.back().huge == huge &&

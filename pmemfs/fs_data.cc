@@ -45,7 +45,7 @@ Result<size_t> FsImpl::read_direct(uint64_t ino, uint64_t off, size_t size, cons
   auto inode = get(ino);
   if (!inode.ok()) return err(inode.error());
   Inode& f = **inode;
-  std::shared_lock<std::shared_mutex> lk(f.lock);
+  std::shared_lock<InodeLock> lk(f.lock);
   if (f.is_dir()) return err(EISDIR);
   if (off >= f.rec.size) return sink(nullptr, 0) == 0 ? Result<size_t>(size_t{0}) : err(EIO);
   const uint64_t len = std::min<uint64_t>(size, f.rec.size - off);
@@ -109,7 +109,7 @@ Result<size_t> FsImpl::write(uint64_t ino, uint64_t off, const char* buf, size_t
   Inode& f = **inode;
   if (f.type() != S_IFREG) return err(f.is_dir() ? EISDIR : EINVAL);
   {
-    std::shared_lock<std::shared_mutex> lk(f.lock);
+    std::shared_lock<InodeLock> lk(f.lock);
     if (off + size <= f.rec.size) {
       // Shared first: overwrites and reads of mapped blocks run in parallel.
       // (Each walk step re-faults, so a partial run here is redone below.)
@@ -124,7 +124,7 @@ Result<size_t> FsImpl::write(uint64_t ino, uint64_t off, const char* buf, size_t
   }
   // A hole or growth: drop the lock, take it exclusive; write_fault_locked
   // resolves again, since the world may have changed in between.
-  std::unique_lock<std::shared_mutex> lk(f.lock);
+  std::unique_lock<InodeLock> lk(f.lock);
   PMEMFS_TRY(write_locked(f, off, buf, size, true));
   f.fold_times();
   const int64_t now = now_ns();
@@ -162,12 +162,12 @@ Status FsImpl::fsync(uint64_t ino, bool datasync) {
   Inode& f = **inode;
   counters_.fsync_calls.fetch_add(1, std::memory_order_relaxed);
   {
-    std::shared_lock<std::shared_mutex> lk(f.lock);
+    std::shared_lock<InodeLock> lk(f.lock);
     PMEMFS_TRY(flush_data(f));
     // Metadata is durable at every commit; only lazily kept times remain.
     if (datasync || f.pending_mtime.load() == 0) return {};
   }
-  std::unique_lock<std::shared_mutex> lk(f.lock);
+  std::unique_lock<InodeLock> lk(f.lock);
   if (f.rec.mode == 0 || f.pending_mtime.load() == 0) return {};
   f.fold_times();
   Txn txn = journal_->begin();
@@ -252,7 +252,7 @@ Status FsImpl::destroy_locked(Inode& f) {
 
 void FsImpl::reclaim_if_unused(const InodeRef& inode) {
   if (inode->nlookup.load() != 0 || inode->nopen.load() != 0) return;
-  std::unique_lock<std::shared_mutex> lk(inode->lock);
+  std::unique_lock<InodeLock> lk(inode->lock);
   if (inode->rec.nlink != 0 || inode->rec.mode == 0) return;
   if (inode->nlookup.load() != 0 || inode->nopen.load() != 0) return;
   (void)destroy_locked(*inode);

@@ -49,7 +49,7 @@ Result<Attr> FsImpl::lookup(uint64_t parent, std::string_view name) {
   if (!p.ok()) return err(p.error());
   InodeRef child;
   {
-    std::shared_lock<std::shared_mutex> lk((*p)->lock);
+    std::shared_lock<InodeLock> lk((*p)->lock);
     // "." of any inode is itself: the kernel looks it up that way to open a
     // file handle (open_by_handle_at) whose inode it no longer caches.
     if (!(*p)->is_dir() && name != ".") return err(ENOTDIR);
@@ -69,7 +69,7 @@ Result<Attr> FsImpl::lookup(uint64_t parent, std::string_view name) {
     if (!c.ok()) return err(c.error() == ESTALE ? EUCLEAN : c.error());
     child = *c;
   }
-  std::shared_lock<std::shared_mutex> lk(child->lock);
+  std::shared_lock<InodeLock> lk(child->lock);
   child->nlookup.fetch_add(1);
   return attr_of(*child);
 }
@@ -92,7 +92,7 @@ void FsImpl::forget(uint64_t ino, uint64_t n) {
       // unmount never see them.
       Inode& f = **inode;
       {
-        std::unique_lock<std::shared_mutex> lk(f.lock);
+        std::unique_lock<InodeLock> lk(f.lock);
         // Freed above: release() already dropped it from the cache, and the
         // number may belong to a new inode by now, whose cache entry (and
         // kernel references) evict() must not throw away.
@@ -121,7 +121,7 @@ Result<Attr> FsImpl::make_node(uint64_t parent, std::string_view name, mode_t mo
   auto p = get(parent);
   if (!p.ok()) return err(p.error());
   Inode& dir = **p;
-  std::unique_lock<std::shared_mutex> lk(dir.lock);
+  std::unique_lock<InodeLock> lk(dir.lock);
   auto d = dir_of(dir);
   if (!d.ok()) return err(d.error());
   if (dir.rec.nlink == 0) return err(ENOENT);  // removed directory
@@ -201,7 +201,7 @@ Result<Attr> FsImpl::symlink(uint64_t parent, std::string_view name, std::string
 Result<std::string> FsImpl::readlink(uint64_t ino) {
   auto inode = get(ino);
   if (!inode.ok()) return err(inode.error());
-  std::shared_lock<std::shared_mutex> lk((*inode)->lock);
+  std::shared_lock<InodeLock> lk((*inode)->lock);
   if ((*inode)->type() != S_IFLNK) return err(EINVAL);
   auto m = (*inode)->extents.find(0);
   if (!m || (*inode)->rec.size > kBlockSize) return err(EUCLEAN);
@@ -217,11 +217,11 @@ Result<Attr> FsImpl::link(uint64_t ino, uint64_t new_parent, std::string_view ne
   auto p = get(new_parent);
   if (!p.ok()) return err(p.error());
   Inode &dir = **p, &file = **f;
-  std::unique_lock<std::shared_mutex> lk(dir.lock);
+  std::unique_lock<InodeLock> lk(dir.lock);
   auto d = dir_of(dir);
   if (!d.ok()) return err(d.error());
   if (dir.rec.nlink == 0) return err(ENOENT);
-  std::unique_lock<std::shared_mutex> fl(file.lock);
+  std::unique_lock<InodeLock> fl(file.lock);
   if (file.rec.nlink == 0) return err(ENOENT);
   if (file.rec.nlink >= kMaxLinks) return err(EMLINK);
   if ((*d)->lookup(new_name)) return err(EEXIST);
@@ -248,7 +248,7 @@ Status FsImpl::unlink(uint64_t parent, std::string_view name) {
   Inode& dir = **p;
   InodeRef child;
   {
-    std::unique_lock<std::shared_mutex> lk(dir.lock);
+    std::unique_lock<InodeLock> lk(dir.lock);
     auto d = dir_of(dir);
     if (!d.ok()) return err(d.error());
     auto ref = (*d)->lookup(name);
@@ -257,7 +257,7 @@ Status FsImpl::unlink(uint64_t parent, std::string_view name) {
     if (!c.ok()) return err(EUCLEAN);
     child = *c;
     if (child->is_dir()) return err(EISDIR);
-    std::unique_lock<std::shared_mutex> cl(child->lock);
+    std::unique_lock<InodeLock> cl(child->lock);
     Txn txn = journal_->begin();
     (*d)->remove(txn, name);
     const int64_t now = now_ns();
@@ -285,7 +285,7 @@ Status FsImpl::rmdir(uint64_t parent, std::string_view name) {
   Inode& dir = **p;
   InodeRef child;
   {
-    std::unique_lock<std::shared_mutex> lk(dir.lock);
+    std::unique_lock<InodeLock> lk(dir.lock);
     auto d = dir_of(dir);
     if (!d.ok()) return err(d.error());
     auto ref = (*d)->lookup(name);
@@ -294,7 +294,7 @@ Status FsImpl::rmdir(uint64_t parent, std::string_view name) {
     if (!c.ok()) return err(EUCLEAN);
     child = *c;
     if (!child->is_dir()) return err(ENOTDIR);
-    std::unique_lock<std::shared_mutex> cl(child->lock);
+    std::unique_lock<InodeLock> cl(child->lock);
     auto cd = dir_of(*child);
     if (!cd.ok()) return err(cd.error());
     if (!(*cd)->empty()) return err(ENOTEMPTY);
@@ -319,7 +319,7 @@ Status FsImpl::readdir(uint64_t ino, uint64_t offset, const DirFiller& fill) {
   auto inode = get(ino);
   if (!inode.ok()) return err(inode.error());
   Inode& dir = **inode;
-  std::shared_lock<std::shared_mutex> lk(dir.lock);
+  std::shared_lock<InodeLock> lk(dir.lock);
   auto d = dir_of(dir);
   if (!d.ok()) return err(d.error());
   if (offset == 0 && !fill({".", ino, DT_DIR, 1})) return {};

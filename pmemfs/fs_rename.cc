@@ -45,9 +45,9 @@ Status FsImpl::rename(uint64_t parent, std::string_view name, uint64_t new_paren
     }
     return anc == layout::kRootIno;
   };
-  std::unique_lock<std::shared_mutex> l1, l2;
+  std::unique_lock<InodeLock> l1, l2;
   if (!cross) {
-    l1 = std::unique_lock<std::shared_mutex>(src_dir.lock);
+    l1 = std::unique_lock<InodeLock>(src_dir.lock);
   } else {
     rename_lock.lock();
     Inode* first = &src_dir;
@@ -55,8 +55,8 @@ Status FsImpl::rename(uint64_t parent, std::string_view name, uint64_t new_paren
     if (is_ancestor(new_parent, parent) ||
         (!is_ancestor(parent, new_parent) && new_parent < parent))
       std::swap(first, second);
-    l1 = std::unique_lock<std::shared_mutex>(first->lock);
-    l2 = std::unique_lock<std::shared_mutex>(second->lock);
+    l1 = std::unique_lock<InodeLock>(first->lock);
+    l2 = std::unique_lock<InodeLock>(second->lock);
   }
   auto sd = dir_of(src_dir);
   if (!sd.ok()) return err(sd.error());
@@ -88,13 +88,13 @@ Status FsImpl::rename(uint64_t parent, std::string_view name, uint64_t new_paren
     return err((flags & RENAME_EXCHANGE) ? EINVAL : ENOTEMPTY);
 
   // Children after their directories, in ino order.
-  std::unique_lock<std::shared_mutex> c1, c2;
+  std::unique_lock<InodeLock> c1, c2;
   {
     Inode* a = src.get();
     Inode* b = dst.get();
     if (b && b->ino < a->ino) std::swap(a, b);
-    c1 = std::unique_lock<std::shared_mutex>(a->lock);
-    if (b) c2 = std::unique_lock<std::shared_mutex>(b->lock);
+    c1 = std::unique_lock<InodeLock>(a->lock);
+    if (b) c2 = std::unique_lock<InodeLock>(b->lock);
   }
   if (dst && !(flags & RENAME_EXCHANGE)) {
     if (src->is_dir() && !dst->is_dir()) return err(ENOTDIR);

@@ -37,7 +37,7 @@ Status FsImpl::fallocate(uint64_t ino, int mode, uint64_t off, uint64_t len) {
   Inode& f = **inode;
   if (f.is_dir()) return err(EISDIR);
   if (f.type() != S_IFREG) return err(ENODEV);
-  std::unique_lock<std::shared_mutex> lk(f.lock);
+  std::unique_lock<InodeLock> lk(f.lock);
   f.fold_times();
   const bool keep = mode & FALLOC_FL_KEEP_SIZE;
   const uint64_t new_size = keep ? f.rec.size : std::max<uint64_t>(f.rec.size, off + len);
@@ -74,7 +74,7 @@ Result<uint64_t> FsImpl::lseek(uint64_t ino, uint64_t off, int whence) {
   auto inode = get(ino);
   if (!inode.ok()) return err(inode.error());
   Inode& f = **inode;
-  std::shared_lock<std::shared_mutex> lk(f.lock);
+  std::shared_lock<InodeLock> lk(f.lock);
   const uint64_t size = f.rec.size;
   if (whence == SEEK_SET) return off;
   if (whence == SEEK_END) return size + off;

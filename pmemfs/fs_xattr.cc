@@ -54,7 +54,7 @@ Status FsImpl::setxattr(uint64_t ino, std::string_view name, std::string_view va
   auto inode = get(ino);
   if (!inode.ok()) return err(inode.error());
   Inode& f = **inode;
-  std::unique_lock<std::shared_mutex> lk(f.lock);
+  std::unique_lock<InodeLock> lk(f.lock);
   auto list = xattrs_of(f);
   if (!list.ok()) return err(list.error());
   auto& xs = **list;
@@ -103,7 +103,7 @@ Result<std::string> FsImpl::getxattr(uint64_t ino, std::string_view name) {
   if (name.size() > layout::kMaxNameLen) return err(ERANGE);
   auto inode = get(ino);
   if (!inode.ok()) return err(inode.error());
-  std::shared_lock<std::shared_mutex> lk((*inode)->lock);
+  std::shared_lock<InodeLock> lk((*inode)->lock);
   auto list = xattrs_of(**inode);
   if (!list.ok()) return err(list.error());
   for (const auto& x : **list)
@@ -114,7 +114,7 @@ Result<std::string> FsImpl::getxattr(uint64_t ino, std::string_view name) {
 Result<std::vector<std::string>> FsImpl::listxattr(uint64_t ino) {
   auto inode = get(ino);
   if (!inode.ok()) return err(inode.error());
-  std::shared_lock<std::shared_mutex> lk((*inode)->lock);
+  std::shared_lock<InodeLock> lk((*inode)->lock);
   auto list = xattrs_of(**inode);
   if (!list.ok()) return err(list.error());
   std::vector<std::string> names;
@@ -126,7 +126,7 @@ Status FsImpl::removexattr(uint64_t ino, std::string_view name) {
   auto inode = get(ino);
   if (!inode.ok()) return err(inode.error());
   Inode& f = **inode;
-  std::unique_lock<std::shared_mutex> lk(f.lock);
+  std::unique_lock<InodeLock> lk(f.lock);
   auto list = xattrs_of(f);
   if (!list.ok()) return err(list.error());
   auto& xs = **list;

@@ -16,12 +16,12 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
-#include <shared_mutex>
 #include <unordered_map>
 #include <vector>
 
 #include "pmemfs/dir.h"
 #include "pmemfs/extent.h"
+#include "pmemfs/inode_lock.h"
 #include "pmemfs/layout.h"
 #include "pmemfs/mapping.h"
 #include "pmemfs/result.h"
@@ -40,7 +40,7 @@ struct Inode {
   // The i_rwsem/i_mmap_sem of this inode: shared for reads, non-allocating
   // writes and lookups; exclusive for every metadata change and for
   // allocating write faults (the upgrade path in fault.cc).
-  std::shared_mutex lock;
+  InodeLock lock;
   layout::InodeRecord rec{};  // DRAM copy; REQUIRES lock exclusive to change
   // mtime/ctime of writes that hold only the shared lock; folded into rec
   // (and persisted) by the next change or fsync. 0 = none pending.

@@ -83,7 +83,7 @@ Status FsImpl::finish_orphans() {
       PMEMFS_TRY(txn.commit());
       continue;
     }
-    std::unique_lock<std::shared_mutex> lk((*inode)->lock);
+    std::unique_lock<InodeLock> lk((*inode)->lock);
     if ((*inode)->rec.nlink == 0) {
       PMEMFS_TRY(destroy_locked(**inode));
     } else {
@@ -101,7 +101,7 @@ Status FsImpl::unmount() {
   for (uint64_t ino : orphans_->list()) {
     auto inode = get(ino);
     if (!inode.ok()) continue;
-    std::unique_lock<std::shared_mutex> lk((*inode)->lock);
+    std::unique_lock<InodeLock> lk((*inode)->lock);
     if ((*inode)->rec.nlink == 0) PMEMFS_TRY(destroy_locked(**inode));
   }
   StateRecord st;
