@@ -10,6 +10,8 @@
 // iteration the lock shared; the index itself is not otherwise locked.
 #pragma once
 
+#include <dirent.h>
+
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -22,6 +24,9 @@
 #include "pmemfs/result.h"
 
 namespace pmemfs {
+
+// The d_type a directory record stores for an inode of this mode.
+inline uint8_t dirent_type(uint32_t mode) { return static_cast<uint8_t>(IFTODT(mode)); }
 
 class Allocator;
 class Pool;

@@ -25,8 +25,6 @@ Status check_name(std::string_view name) {
 
 bool is_dot(std::string_view n) { return n == "." || n == ".."; }
 
-uint8_t dtype(uint32_t mode) { return static_cast<uint8_t>(IFTODT(mode)); }
-
 }  // namespace
 
 Result<Directory*> FsImpl::dir_of(Inode& dir) {
@@ -163,7 +161,7 @@ Result<Attr> FsImpl::make_node(uint64_t parent, std::string_view name, mode_t mo
       child.dir = std::make_unique<Directory>(*pool_, *alloc_, child);
     });
   }
-  PMEMFS_TRY((*d)->add(txn, name, child.ino, dtype(r.mode)));
+  PMEMFS_TRY((*d)->add(txn, name, child.ino, dirent_type(r.mode)));
   if (is_dir) dir.rec.nlink += 1;
   dir.fold_times();
   dir.rec.mtime_ns = dir.rec.ctime_ns = now;
@@ -226,7 +224,7 @@ Result<Attr> FsImpl::link(uint64_t ino, uint64_t new_parent, std::string_view ne
   if (file.rec.nlink >= kMaxLinks) return err(EMLINK);
   if ((*d)->lookup(new_name)) return err(EEXIST);
   Txn txn = journal_->begin();
-  PMEMFS_TRY((*d)->add(txn, new_name, file.ino, dtype(file.rec.mode)));
+  PMEMFS_TRY((*d)->add(txn, new_name, file.ino, dirent_type(file.rec.mode)));
   const int64_t now = now_ns();
   file.fold_times();
   file.rec.nlink += 1;

@@ -10,12 +10,6 @@
 
 namespace pmemfs {
 
-namespace {
-
-uint8_t dtype(uint32_t mode) { return static_cast<uint8_t>(IFTODT(mode)); }
-
-}  // namespace
-
 Status FsImpl::rename(uint64_t parent, std::string_view name, uint64_t new_parent,
                       std::string_view new_name, unsigned flags) {
   if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) return err(EINVAL);
@@ -110,8 +104,8 @@ Status FsImpl::rename(uint64_t parent, std::string_view name, uint64_t new_paren
   const int64_t now = now_ns();
   std::set<Inode*> touched{&src_dir, &dst_dir, src.get()};
   if (flags & RENAME_EXCHANGE) {
-    (*sd)->replace(txn, name, dst->ino, dtype(dst->rec.mode));
-    (*dd)->replace(txn, new_name, src->ino, dtype(src->rec.mode));
+    (*sd)->replace(txn, name, dst->ino, dirent_type(dst->rec.mode));
+    (*dd)->replace(txn, new_name, src->ino, dirent_type(src->rec.mode));
     touched.insert(dst.get());
     if (cross) {
       if (src->is_dir()) {
@@ -129,7 +123,7 @@ Status FsImpl::rename(uint64_t parent, std::string_view name, uint64_t new_paren
     dst->rec.ctime_ns = now;
   } else {
     if (dst) {
-      (*dd)->replace(txn, new_name, src->ino, dtype(src->rec.mode));
+      (*dd)->replace(txn, new_name, src->ino, dirent_type(src->rec.mode));
       touched.insert(dst.get());
       dst->fold_times();
       dst->rec.ctime_ns = now;
@@ -142,7 +136,7 @@ Status FsImpl::rename(uint64_t parent, std::string_view name, uint64_t new_paren
       if (dst->rec.nlink == 0 && orphans_->add(txn, dst->ino).ok())
         dst->rec.flags |= layout::kInodeOrphan;
     } else {
-      PMEMFS_TRY((*dd)->add(txn, new_name, src->ino, dtype(src->rec.mode)));
+      PMEMFS_TRY((*dd)->add(txn, new_name, src->ino, dirent_type(src->rec.mode)));
     }
     (*sd)->remove(txn, name);
     if (src->is_dir() && cross) {

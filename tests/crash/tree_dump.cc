@@ -13,8 +13,6 @@ namespace pmemfs::crash {
 
 namespace {
 
-constexpr uint64_t kRoot = 1;
-
 std::string join(const std::string& dir, const std::string& name) {
   return dir == "/" ? "/" + name : dir + "/" + name;
 }
@@ -54,7 +52,7 @@ Result<std::string> describe(Filesystem& fs, const Attr& a, bool data_file) {
 
 Result<TreeDump> dump_tree(Filesystem& fs, const std::string& data_path) {
   TreeDump d;
-  auto root = fs.getattr(kRoot);
+  auto root = fs.getattr(kRootIno);
   if (!root.ok()) return err(root.error());
   auto line = describe(fs, *root, false);
   if (!line.ok()) return err(line.error());
@@ -92,7 +90,7 @@ Result<TreeDump> dump_tree(Filesystem& fs, const std::string& data_path) {
     }
     return {};
   };
-  PMEMFS_TRY(walk(kRoot, "/"));
+  PMEMFS_TRY(walk(kRootIno, "/"));
   return d;
 }
 

@@ -13,6 +13,8 @@
 
 namespace pmemfs::crash {
 
+inline constexpr uint64_t kRootIno = 1;
+
 struct TreeDump {
   // path ("/", "/d", "/d/f") -> one line describing the node.
   std::map<std::string, std::string> nodes;
