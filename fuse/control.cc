@@ -1,10 +1,18 @@
 #include "fuse/control.h"
 
+#include "fuse/power_cut.h"
+
 #include <fuse_lowlevel.h>  // FUSE_ROOT_ID
+#include <unistd.h>
+
+#include <cstdio>
 
 namespace pmemfs::daemon {
 
-bool is_control_xattr(std::string_view name) { return name == kStatsXattr || name == kMapXattr; }
+bool is_control_xattr(std::string_view name) {
+  return name == kStatsXattr || name == kMapXattr || name == kPowerFailXattr ||
+         name == kPowerCutXattr;
+}
 
 std::string extents_to_json(const std::vector<ExtentInfo>& extents) {
   std::string out = "[";
@@ -20,19 +28,41 @@ std::string extents_to_json(const std::vector<ExtentInfo>& extents) {
   return out;
 }
 
-std::optional<Result<std::string>> control_getxattr(Filesystem& fs, uint64_t ino,
+namespace {
+
+std::string powerfail_to_json(const OpsContext& c) {
+  char evict[32];
+  std::snprintf(evict, sizeof evict, "%g", c.powerfail.evict_probability);
+  return std::string("{\"powerfail_sim\":") + (c.powerfail.enabled ? "true" : "false") +
+         ",\"evict_probability\":" + evict +
+         ",\"power_cut\":" + (c.power_cut.load() ? "true" : "false") +
+         ",\"pid\":" + std::to_string(getpid()) + "}";
+}
+
+}  // namespace
+
+std::optional<Result<std::string>> control_getxattr(OpsContext& c, uint64_t ino,
                                                     std::string_view name) {
-  if (name == kStatsXattr) {
-    // Only the root carries it, so `getfattr -d` on ordinary files stays quiet.
+  if (name == kStatsXattr || name == kPowerFailXattr) {
+    // Only the root carries them, so `getfattr -d` on ordinary files stays quiet.
     if (ino != FUSE_ROOT_ID) return Result<std::string>(err(ENODATA));
-    return Result<std::string>(fs.stats().to_json());
+    return Result<std::string>(name == kStatsXattr ? c.fs->stats().to_json()
+                                                   : powerfail_to_json(c));
   }
   if (name == kMapXattr) {
-    auto m = fs.map(ino);
+    auto m = c.fs->map(ino);
     if (!m) return Result<std::string>(err(m.error()));
     return Result<std::string>(extents_to_json(*m));
   }
+  if (name == kPowerCutXattr) return Result<std::string>(err(ENODATA));  // set only
   return std::nullopt;
+}
+
+std::optional<int> control_setxattr(OpsContext& c, uint64_t ino, std::string_view name,
+                                    uid_t caller, pid_t caller_pid) {
+  if (!is_control_xattr(name)) return std::nullopt;
+  if (name != kPowerCutXattr || ino != FUSE_ROOT_ID) return EPERM;  // computed, not stored
+  return cut_power(c, caller, caller_pid);
 }
 
 }  // namespace pmemfs::daemon

@@ -1,6 +1,7 @@
 // pmemfs: the daemon. Parses arguments, checks them before anything else,
 // goes to the background (unless -f), opens the pool, mounts, serves until
-// umount or SIGTERM, then makes the pool durable and marks it clean.
+// umount or SIGTERM, then makes the pool durable and marks it clean -- unless
+// a simulated power cut ended it, which leaves the pool as the cut left it.
 #include <fuse_lowlevel.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
@@ -14,6 +15,7 @@
 #include <string>
 
 #include "fuse/daemonize.h"
+#include "fuse/exit_status.h"
 #include "fuse/log.h"
 #include "fuse/options.h"
 #include "fuse/session.h"
@@ -100,7 +102,7 @@ int run(int argc, char** argv) {
     for (const std::string& e : parsed.errors) fprintf(stderr, "pmemfs: %s\n", e.c_str());
     fprintf(stderr, "usage: %s [-f] [-d] [-s] [-o OPTIONS] SOURCE MOUNTPOINT (see --help)\n",
             argv[0]);
-    return 1;
+    return kExitError;
   }
   std::string error;
   opts.source = real_path(opts.source, error, "source");
@@ -109,7 +111,7 @@ int run(int argc, char** argv) {
   if (error.empty()) error = check_mountpoint(opts.mountpoint);
   if (!error.empty()) {
     fprintf(stderr, "pmemfs: %s\n", error.c_str());
-    return 1;
+    return kExitError;
   }
 
   Daemonizer daemon(opts.foreground);
@@ -121,6 +123,10 @@ int run(int argc, char** argv) {
                joined_args(argc, argv));
   spdlog::info("source {}, mount point {}, cache={}{}", opts.source, opts.mountpoint,
                cache_mode_name(opts.cache), opts.read_only ? ", read-only" : "");
+  if (opts.powerfail_sim)
+    spdlog::info("power-failure simulation: only persisted data reaches {}; each unpersisted "
+                 "cache line survives a cut with probability {}",
+                 opts.source, opts.powerfail_evict.value_or(0));
 
   // The pool is opened before the mount exists, so a bad or busy pool is
   // reported on the terminal (through the daemonizer's pipe) and no empty
@@ -129,6 +135,7 @@ int run(int argc, char** argv) {
   mo.source = opts.source;
   mo.read_only = opts.read_only;
   mo.lock_wait_seconds = opts.lock_wait_seconds;
+  mo.powerfail = powerfail_options(opts);
   auto mounted = Filesystem::mount(mo);
   if (!mounted) {
     // Prefer the library's own explanation ("pool is 1 MiB; the minimum is
@@ -140,7 +147,8 @@ int run(int argc, char** argv) {
   }
   std::unique_ptr<Filesystem> fs = std::move(*mounted);
 
-  int rc = 0;
+  int rc = kExitOk;
+  bool power_was_cut = false;
   {
     Session session(*fs, opts);
     std::string err = session.mount(opts.mountpoint);
@@ -151,15 +159,27 @@ int run(int argc, char** argv) {
     spdlog::info("mounted {} on {}", opts.source, opts.mountpoint);
     daemon.succeeded();
     rc = session.run();
+    power_was_cut = session.power_was_cut();
+  }
+  if (power_was_cut) {
+    // Syncing now would only write the working copy, which is lost. Release
+    // the pool (the library's unmount touches only that copy) while the
+    // logger still exists: it may log.
+    fs.reset();
+    spdlog::warn("power was cut: {} holds only what was durable at the cut and is not marked "
+                 "clean; the next mount recovers it (exit status {})",
+                 opts.source, kExitPowerCut);
+    spdlog::shutdown();
+    return kExitPowerCut;
   }
   // No request can arrive any more: make everything durable, mark it clean.
   if (auto s = fs->syncfs(); !s) {
     spdlog::error("syncfs of {} failed: {}", opts.source, strerror(s.error()));
-    rc = 1;
+    rc = kExitError;
   }
   if (auto s = fs->unmount(); !s) {
     spdlog::error("unmount of {} failed: {}", opts.source, strerror(s.error()));
-    rc = 1;
+    rc = kExitError;
   } else {
     spdlog::info("unmounted {} from {}; pool is clean", opts.source, opts.mountpoint);
   }
@@ -175,6 +195,6 @@ int main(int argc, char** argv) {
     return pmemfs::daemon::run(argc, argv);
   } catch (const std::exception& e) {
     fprintf(stderr, "pmemfs: fatal: %s\n", e.what());
-    return 1;
+    return pmemfs::daemon::kExitError;
   }
 }

@@ -7,6 +7,7 @@
 #include <fuse_lowlevel.h>
 
 #include <atomic>
+#include <string>
 
 #include "fuse/options.h"
 #include "pmemfs/filesystem.h"
@@ -27,6 +28,15 @@ struct OpsContext {
   bool single_thread = false;
   // Set once init has run; the kernel applies the INIT reply right after.
   std::atomic<bool> initialized{false};
+  // The mount's power-fail simulation (-o powerfail_sim), as the control
+  // attribute reports it.
+  PowerFailOptions powerfail;
+  // Set once the power is cut (power_cut.h): from then on the pool file keeps
+  // only what was durable before, and the session's end is no clean unmount.
+  std::atomic<bool> power_cut{false};
+  // The mount's directory in /sys/fs/fuse/connections (the minor number of
+  // its device), found at mount time under powerfail_sim; empty otherwise.
+  std::string fuse_connection;
 };
 
 // The table to hand to fuse_session_new.

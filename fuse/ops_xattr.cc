@@ -21,7 +21,8 @@ void reply_xattr_value(fuse_req_t req, int err, const std::string& value, size_t
 void pm_setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,
                  int flags) noexcept {
   int err = guarded("setxattr", [&] {
-    if (is_control_xattr(name)) return EPERM;  // computed, not stored
+    const fuse_ctx* who = fuse_req_ctx(req);
+    if (auto e = control_setxattr(ctx(req), ino, name, who->uid, who->pid)) return *e;
     return fs(req).setxattr(ino, name, std::string_view(value, size), flags).error();
   });
   reply_status(req, err);
@@ -30,7 +31,7 @@ void pm_setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* v
 void pm_getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) noexcept {
   std::string value;
   int err = guarded("getxattr", [&] {
-    auto r = control_getxattr(fs(req), ino, name);
+    auto r = control_getxattr(ctx(req), ino, name);
     if (!r) r = fs(req).getxattr(ino, name);
     if (!*r) return r->error();
     value = std::move(**r);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <cstdio>
 #include <string_view>
 
 namespace pmemfs::daemon {
@@ -45,6 +46,14 @@ bool parse_uint(std::string_view s, unsigned long long max, unsigned long long& 
   return ec == std::errc() && p == s.data() + s.size() && out <= max;
 }
 
+// A probability: a plain decimal number in [0, 1] ("0.5", "1", "1e-3").
+bool parse_probability(std::string_view s, double& out) {
+  if (s.empty()) return false;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  // NaN fails both comparisons; "inf" and "nan" never pass.
+  return ec == std::errc() && p == s.data() + s.size() && out >= 0 && out <= 1;
+}
+
 std::optional<spdlog::level::level_enum> parse_level(std::string_view v) {
   if (v == "trace") return spdlog::level::trace;
   if (v == "debug") return spdlog::level::debug;
@@ -63,6 +72,12 @@ const char* cache_mode_name(CacheMode m) {
     case CacheMode::kNone: return "none";
   }
   return "?";
+}
+
+PowerFailOptions powerfail_options(const Options& o) {
+  // Seed 0: eviction draws from the clock, so repeated runs explore different
+  // survivors; the daemon logs how many survived.
+  return PowerFailOptions{o.powerfail_sim, o.powerfail_evict.value_or(0), 0};
 }
 
 // Applies one comma separated -o list to opts, collecting every problem.
@@ -102,6 +117,12 @@ static void apply_option_list(const std::string& list, Options& opts, std::vecto
       } else {
         errors.push_back("bad value in -o " + word + ": expected max_read=BYTES (at least 4096)");
       }
+    } else if (w == "powerfail_sim") {
+      opts.powerfail_sim = true;
+    } else if (key == "powerfail_evict") {
+      double p = 0;
+      if (parse_probability(val, p)) opts.powerfail_evict = p;
+      else errors.push_back("bad value in -o " + word + ": expected powerfail_evict=P, a probability from 0 to 1");
     } else if (w == "ro") {
       opts.read_only = true;
       opts.fuse_opts.push_back(word);
@@ -168,6 +189,15 @@ ParsedArgs parse_args(int argc, const char* const* argv) {
     }
   }
   if (o.debug) o.log_level = std::min(o.log_level, spdlog::level::debug);
+  // Checked once every -o list is in: the words may come in any order.
+  if (o.powerfail_evict && !o.powerfail_sim) {
+    char p[32];
+    std::snprintf(p, sizeof p, "%g", *o.powerfail_evict);
+    r.errors.push_back(std::string("-o powerfail_evict=") + p +
+                       " needs -o powerfail_sim (there is no simulated power to cut)");
+  }
+  if (o.powerfail_sim && o.read_only)
+    r.errors.push_back("-o powerfail_sim cannot be used with ro (a read-only mount has nothing to lose)");
   if (o.help || o.version) return r;
 
   if (positional.empty()) r.errors.push_back("missing SOURCE (a pmem device or pool file)");
@@ -196,6 +226,10 @@ std::string usage(const char* argv0) {
          "     max_dirty_ratio=PERCENT   share of the dirty-page budget the mount may use\n"
          "                         (root only; default 20, 0 keeps the kernel's strict 1%)\n"
          "     read_ahead_kb=KIB   read-ahead of the mount (root only; default 1024, 0 = kernel's)\n"
+         "     powerfail_sim   simulate power failure (pool files only): only persisted data\n"
+         "                         reaches the pool; `pmemfs-ctl powercut MOUNTPOINT` cuts power\n"
+         "     powerfail_evict=P   with powerfail_sim: each unpersisted cache line survives a cut\n"
+         "                         with probability P (0 to 1; default 0)\n"
          "     ro, rw, allow_other, max_read=BYTES, and the usual FUSE mount options\n"
          "  -V, --version, -h, --help\n";
 }

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "pmemfs/powerfail.h"
+
 namespace pmemfs::daemon {
 
 // How much the kernel may cache. The daemon is the only writer of the pool, so
@@ -38,6 +40,12 @@ struct Options {
   // Device limits a root daemon sets (see bdi.h); 0 leaves the kernel's.
   int max_dirty_ratio = 20;
   int read_ahead_kb = 1024;  // one 1 MiB request ahead
+  // Simulated power failure for testing fsync discipline (pmemfs/powerfail.h):
+  // only persisted data reaches the pool file; `pmemfs-ctl powercut` cuts.
+  bool powerfail_sim = false;
+  // Share of the unpersisted cache lines a cut lets survive, in [0, 1]; unset
+  // means none. Given without powerfail_sim it is an error, not ignored.
+  std::optional<double> powerfail_evict;
 
   // Options handed to libfuse verbatim (kernel/fusermount mount options).
   std::vector<std::string> fuse_opts;
@@ -53,6 +61,9 @@ struct ParsedArgs {
 ParsedArgs parse_args(int argc, const char* const* argv);
 
 const char* cache_mode_name(CacheMode m);
+
+// What the library needs of -o powerfail_sim and powerfail_evict.
+PowerFailOptions powerfail_options(const Options& o);
 
 std::string usage(const char* argv0);
 

@@ -1,6 +1,7 @@
 #include "fuse/session.h"
 
 #include "fuse/bdi.h"
+#include "fuse/mountinfo.h"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -50,6 +51,7 @@ Session::Session(Filesystem& fs, const Options& opts) : fs_(fs), opts_(opts) {
   ctx_.cache = opts.cache;
   ctx_.max_read = opts.max_read;
   ctx_.single_thread = opts.single_thread;
+  ctx_.powerfail = powerfail_options(opts);
 }
 
 Session::~Session() {
@@ -91,6 +93,14 @@ std::string Session::mount(const std::string& mountpoint) {
     return "cannot mount on " + mountpoint_ + " (is /dev/fuse available and the mount point usable?)";
   }
   mounted_ = true;
+  if (opts_.powerfail_sim) {
+    // A power cut aborts this connection; find it now, while nothing can
+    // have moved the mount.
+    const std::string dev = device_of(mountpoint_);
+    const size_t colon = dev.find(':');
+    if (colon != std::string::npos) ctx_.fuse_connection = dev.substr(colon + 1);
+    else spdlog::warn("cannot find {} in /proc/self/mountinfo; powercut will be refused", mountpoint_);
+  }
   return {};
 }
 

@@ -35,6 +35,10 @@ class Session {
   // Ends the kernel side of the mount (idempotent).
   void unmount();
 
+  // Whether `pmemfs-ctl powercut` cut the power during run(): the pool then
+  // holds what was durable at the cut, and must not be synced or called clean.
+  bool power_was_cut() const { return ctx_.power_cut.load(); }
+
  private:
   // Ends the loop from the outside: asks the kernel to flush and unmount,
   // falling back to stopping the loop when the mount is busy.
