@@ -4,20 +4,9 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "control_xattr.h"
+
 namespace pmemfs::ctl {
-namespace {
-
-// The daemon's JSON is flat and machine-written; a field scanner is enough.
-bool field_u64(const std::string& obj, const char* key, uint64_t* out) {
-  auto pos = obj.find(std::string("\"") + key + "\"");
-  if (pos == std::string::npos) return false;
-  pos = obj.find(':', pos);
-  if (pos == std::string::npos) return false;
-  *out = std::strtoull(obj.c_str() + pos + 1, nullptr, 10);
-  return true;
-}
-
-}  // namespace
 
 std::string map_json_to_text(const std::string& json) {
   std::string out;
@@ -32,8 +21,8 @@ std::string map_json_to_text(const std::string& json) {
     if (end == std::string::npos) return {};
     std::string obj = json.substr(pos, end - pos);
     uint64_t off, len, pool;
-    if (!field_u64(obj, "file_offset", &off) || !field_u64(obj, "length", &len) ||
-        !field_u64(obj, "pool_offset", &pool))
+    if (!json_u64(obj, "file_offset", &off) || !json_u64(obj, "length", &len) ||
+        !json_u64(obj, "pool_offset", &pool))
       return {};
     const bool is_huge = obj.find("\"2M\"") != std::string::npos;
     std::snprintf(line, sizeof(line), "%-16" PRIu64 " %-16" PRIu64 " %-16" PRIu64 " %s\n", off, len,

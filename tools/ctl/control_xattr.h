@@ -1,0 +1,23 @@
+// Reading the daemon's control attributes (fuse/control.h) and the one way
+// pmemfs-ctl reports a failure.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace pmemfs::ctl {
+
+// Prints "pmemfs-ctl: msg" to stderr; returns 1, the exit status of a failed command.
+int fail(const std::string& msg);
+
+// Reads control attribute name of path into out. On failure prints why (a
+// path not on a pmemfs mount, or not its root when root_only) and returns false.
+bool read_control(const std::string& path, const char* name, bool root_only, std::string* out);
+
+// The daemon's JSON is flat and machine-written; a field scanner is enough.
+// Each returns false when key is missing or of another type.
+bool json_u64(const std::string& obj, const char* key, uint64_t* out);
+bool json_bool(const std::string& obj, const char* key, bool* out);
+bool json_double(const std::string& obj, const char* key, double* out);
+
+}  // namespace pmemfs::ctl
