@@ -61,6 +61,8 @@ std::string fuse_unavailable_reason() {
 
 std::string daemon_path() { return env_or_die("PMEMFS_DAEMON"); }
 std::string mount_helper_path() { return env_or_die("PMEMFS_MOUNT_HELPER"); }
+std::string ctl_path() { return env_or_die("PMEMFS_CTL"); }
+std::string fsck_path() { return env_or_die("PMEMFS_FSCK"); }
 
 ProcResult run(const std::vector<std::string>& argv, const std::vector<std::string>& extra_env) {
   ProcResult r;

@@ -31,6 +31,8 @@ bool running_in_ci();
 // Paths of the built programs, handed over by meson through the environment.
 std::string daemon_path();        // PMEMFS_DAEMON
 std::string mount_helper_path();  // PMEMFS_MOUNT_HELPER
+std::string ctl_path();           // PMEMFS_CTL
+std::string fsck_path();          // PMEMFS_FSCK
 
 struct ProcResult {
   int status = -1;  // exit code, or 128+signal
