@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <string>
 
+#include <spdlog/fmt/fmt.h>
 #include <spdlog/spdlog.h>
 
 #include "pmemfs/crc32c.h"
@@ -182,6 +184,32 @@ Status Journal::commit(const std::vector<char>& records, uint32_t nrecords) {
   return {};
 }
 
+std::string Journal::records_problem(const LaneHeader& h) const {
+  const char* body = reinterpret_cast<const char*>(&h) + sizeof(LaneHeader);
+  const uint64_t journal_end = off_ + uint64_t{lanes_} * lane_size_;
+  uint64_t pos = 0;
+  uint32_t n = 0;
+  for (; pos < h.bytes; ++n) {
+    JournalRecord r;
+    if (h.bytes - pos < sizeof(r)) return fmt::format("record {} is cut short", n);
+    std::memcpy(&r, body + pos, sizeof(r));
+    if (r.kind != layout::kRecWrite && r.kind != layout::kRecSetBits && r.kind != layout::kRecClearBits)
+      return fmt::format("record {} has unknown kind {}", n, r.kind);
+    if (r.kind != layout::kRecWrite && (r.len != sizeof(uint64_t) || r.target % sizeof(uint64_t) != 0))
+      return fmt::format("bit record {} is not one aligned word", n);
+    const uint64_t payload = layout::round_up(r.len, 8);  // in 64 bits: len may be near 2^32
+    if (payload > h.bytes - pos - sizeof(r)) return fmt::format("record {} is cut short", n);
+    // The superblocks are never journaled, and the journal never targets itself.
+    if (r.target < 2 * layout::kBlockSize || r.len > pool_.size() || r.target > pool_.size() - r.len ||
+        (r.target < journal_end && r.target + r.len > off_))
+      return fmt::format("record {} writes bytes {}..{}, outside the metadata and data areas", n,
+                         r.target, r.target + r.len);
+    pos += sizeof(r) + payload;
+  }
+  if (n != h.nrecords) return fmt::format("it holds {} records, its header says {}", n, h.nrecords);
+  return {};
+}
+
 Result<uint32_t> Journal::replay() {
   struct Pending {
     uint64_t seq;
@@ -199,6 +227,13 @@ Result<uint32_t> Journal::replay() {
       // records drained. A bad checksum here is media damage; skip the lane.
       spdlog::warn("journal: lane {} has a bad checksum, not replayed", lane);
       continue;
+    }
+    // Intact, but not something replay may apply: only a bug or deliberate
+    // damage writes that, and applying it could write anywhere.
+    if (std::string bad = records_problem(*h); !bad.empty()) {
+      spdlog::error("journal: lane {} (seq {}) is committed, but {}; not mounting (run fsck.pmemfs)",
+                    lane, h->seq, bad);
+      return err(EUCLEAN);
     }
     pending.push_back({h->seq, lane});
     max_seq = std::max(max_seq, h->seq);

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include "pmemfs/layout.h"
@@ -84,6 +85,9 @@ class Journal {
   uint32_t acquire_lane();
   void release_lane(uint32_t lane);
   layout::LaneHeader* header(uint32_t lane) const;
+  // Why the records of a committed lane (checksums verified) may not be
+  // applied, or "" when they may.
+  std::string records_problem(const layout::LaneHeader& h) const;
 
   Pool& pool_;
   const uint64_t off_;
