@@ -43,6 +43,12 @@ class Allocator {
   Result<Run> alloc_huge(Txn& txn);
   void free(Txn& txn, uint64_t pool_block, uint64_t nblocks);
 
+  // Whether pool blocks [pool_block, pool_block + n) lie in the data area:
+  // the only blocks an extent, extent block or xattr run may use.
+  bool in_data_area(uint64_t pool_block, uint64_t n) const {
+    return pool_block >= data_start_block_ && n <= data_blocks_ &&
+           pool_block - data_start_block_ <= data_blocks_ - n;
+  }
   uint64_t free_blocks() const { return free_.load(std::memory_order_relaxed); }
   uint64_t total_blocks() const { return data_blocks_; }
   uint64_t free_huge_extents() const;

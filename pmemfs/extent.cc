@@ -1,6 +1,7 @@
 #include "pmemfs/extent.h"
 
 #include <cstring>
+#include <unordered_set>
 
 #include <spdlog/spdlog.h>
 
@@ -53,13 +54,24 @@ Status ExtentMap::load() {
       spdlog::error("inode {}: extent slot {} has a bad checksum", ino_, slot);
       return err(EUCLEAN);
     }
-    extents_[e.file_block] = {e.pool_block, e.nblocks, slot};
+    // Reads map these blocks and truncates free them to the allocator.
+    if (!alloc_.in_data_area(e.pool_block, e.nblocks) || e.file_block + e.nblocks < e.file_block) {
+      spdlog::error("inode {}: extent slot {} (file block {}, pool block {}, {} blocks) lies outside "
+                    "the data area or wraps around", ino_, slot, e.file_block, e.pool_block, e.nblocks);
+      return err(EUCLEAN);
+    }
+    if (!extents_.emplace(e.file_block, Slotted{e.pool_block, e.nblocks, slot}).second) {
+      spdlog::error("inode {}: two extents start at file block {}", ino_, e.file_block);
+      return err(EUCLEAN);
+    }
     return {};
   };
   for (uint32_t s = 0; s < kInlineExtents; ++s) PMEMFS_TRY(take(rec_.extents[s], s));
+  std::unordered_set<uint64_t> seen;
   for (uint64_t b = rec_.extent_next; b != 0;) {
-    if (b * kBlockSize + kBlockSize > pool_.size() || chain_.size() > (1u << 24)) {
-      spdlog::error("inode {}: extent block {} is outside the pool", ino_, b);
+    if (!alloc_.in_data_area(b, 1) || !seen.insert(b).second) {
+      spdlog::error("inode {}: extent block chain leads to block {}, {}", ino_, b,
+                    seen.count(b) ? "where it was already" : "outside the data area");
       return err(EUCLEAN);
     }
     const auto* blk = pool_.at<ExtentBlock>(b * kBlockSize);
@@ -72,6 +84,13 @@ Status ExtentMap::load() {
     chain_.push_back(b);
     for (uint32_t j = 0; j < kExtentsPerBlock; ++j) PMEMFS_TRY(take(blk->extents[j], base + j));
     b = blk->next;
+  }
+  // find() and next() take the extents to be disjoint in the file.
+  for (auto it = extents_.begin(); it != extents_.end() && std::next(it) != extents_.end(); ++it) {
+    if (it->first + it->second.nblocks > std::next(it)->first) {
+      spdlog::error("inode {}: extents overlap at file block {}", ino_, std::next(it)->first);
+      return err(EUCLEAN);
+    }
   }
   return {};
 }
