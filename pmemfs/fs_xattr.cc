@@ -31,7 +31,7 @@ XattrHeader make_header(uint32_t nblocks, uint64_t next, std::string_view name,
 
 Result<std::vector<XattrEntry>*> FsImpl::xattrs_of(Inode& f) {
   std::call_once(f.xattr_once, [&] {
-    auto l = load_xattrs(*pool_, f.rec.xattr_head, f.ino);
+    auto l = load_xattrs(*pool_, *alloc_, f.rec.xattr_head, f.ino);
     if (l.ok())
       f.xattrs = std::move(*l);
     else

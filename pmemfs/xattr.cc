@@ -1,7 +1,10 @@
 #include "pmemfs/xattr.h"
 
+#include <unordered_set>
+
 #include <spdlog/spdlog.h>
 
+#include "pmemfs/alloc.h"
 #include "pmemfs/crc32c.h"
 #include "pmemfs/layout.h"
 #include "pmemfs/pool.h"
@@ -10,19 +13,23 @@ namespace pmemfs {
 
 using layout::XattrHeader;
 
-Result<std::vector<XattrEntry>> load_xattrs(const Pool& pool, uint64_t head, uint64_t ino) {
+Result<std::vector<XattrEntry>> load_xattrs(const Pool& pool, const Allocator& alloc, uint64_t head,
+                                            uint64_t ino) {
   std::vector<XattrEntry> out;
+  std::unordered_set<uint64_t> seen;
   for (uint64_t b = head; b != 0;) {
-    if ((b + 1) * layout::kBlockSize > pool.size() || out.size() > 100000) {
-      spdlog::error("inode {}: xattr block {} is outside the pool", ino, b);
+    if (!alloc.in_data_area(b, 1) || !seen.insert(b).second) {
+      spdlog::error("inode {}: xattr chain leads to block {}, {}", ino, b,
+                    seen.count(b) ? "where it was already" : "outside the data area");
       return err(EUCLEAN);
     }
     const auto* h = pool.at<XattrHeader>(b * layout::kBlockSize);
     const char* data = reinterpret_cast<const char*>(h + 1);
+    // Header first: its lengths say how far the name and value reach.
     if (h->magic != layout::kXattrMagic ||
         h->checksum != crc32c(h, offsetof(XattrHeader, checksum)) ||
         h->name_len == 0 || h->name_len > layout::kMaxNameLen ||
-        h->value_len > layout::kMaxXattrValue ||
+        h->value_len > layout::kMaxXattrValue || !alloc.in_data_area(b, h->nblocks) ||
         sizeof(XattrHeader) + h->name_len + h->value_len > uint64_t{h->nblocks} * layout::kBlockSize ||
         h->data_checksum != crc32c(data, h->name_len + h->value_len)) {
       spdlog::error("inode {}: xattr block {} is damaged (run fsck.pmemfs)", ino, b);

@@ -12,6 +12,7 @@
 
 namespace pmemfs {
 
+class Allocator;
 class Pool;
 
 struct XattrEntry {
@@ -21,8 +22,10 @@ struct XattrEntry {
   uint32_t nblocks;
 };
 
-// Reads the chain starting at head; EUCLEAN when a header or its data is damaged.
-Result<std::vector<XattrEntry>> load_xattrs(const Pool& pool, uint64_t head, uint64_t ino);
+// Reads the chain starting at head; EUCLEAN when a header or its data is
+// damaged, or a run leaves the data area of alloc (which frees the runs).
+Result<std::vector<XattrEntry>> load_xattrs(const Pool& pool, const Allocator& alloc, uint64_t head,
+                                            uint64_t ino);
 // Checks the namespace and sizes of a name/value as Linux does.
 Status check_xattr(std::string_view name, size_t value_len);
 

@@ -10,6 +10,7 @@
 #include <unordered_set>
 
 #include "guarded_pool.h"
+#include "pmemfs/alloc.h"
 #include "pmemfs/xattr.h"
 #include "target.h"
 #include "tools/fsck/records.h"
@@ -77,7 +78,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     b = h->next;
   }
 
-  auto loaded = pmemfs::load_xattrs(pool, head, 7);
+  // Block 0 (zero) is the block bitmap: the data area is all free.
+  L::Superblock sb{};
+  sb.data_off = L::kBlockSize;
+  sb.data_blocks = kBlocks - 1;
+  const pmemfs::Allocator alloc(pool, sb);
+  auto loaded = pmemfs::load_xattrs(pool, alloc, head, 7);
   if (!loaded.ok()) return 0;
   for (const pmemfs::XattrEntry& x : *loaded) {
     const uint64_t bytes = sizeof(L::XattrHeader) + x.name.size() + x.value.size();
