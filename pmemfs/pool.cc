@@ -167,7 +167,7 @@ Status Pool::map_simulated(const PowerFailOptions& o) {
   // What the simulator models: a CPU cache in front of byte-addressable
   // media, made durable line by line.
   granularity_ = Granularity::kCacheLine;
-  sim_ = std::make_unique<PowerFailSim>(base_, durable_, size_, o);
+  sim_ = std::make_unique<PowerFailSim>(base_, durable_, size_, o, /*working_is_private_file=*/true);
   return {};
 }
 

@@ -1,5 +1,8 @@
 #include "pmemfs/powerfail.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstring>
@@ -13,8 +16,10 @@ namespace {
 constexpr uint64_t kPage = 4096;
 }
 
-PowerFailSim::PowerFailSim(char* working, char* durable, uint64_t size, const PowerFailOptions& o)
-    : working_(working), durable_(durable), size_(size), opts_(o) {}
+PowerFailSim::PowerFailSim(char* working, char* durable, uint64_t size, const PowerFailOptions& o,
+                           bool working_is_private_file)
+    : working_(working), durable_(durable), size_(size), opts_(o),
+      working_is_private_file_(working_is_private_file) {}
 
 void PowerFailSim::flush(const void* addr, uint64_t len) {
   if (len == 0 || is_cut()) return;
@@ -56,9 +61,46 @@ void PowerFailSim::drain() {
   if (observer_) observer_(DrainPhase::kAfter);
 }
 
+namespace {
+
+// Which pages of a private file mapping were copied on write: the only ones
+// that can differ from the file. From /proc/self/pagemap (bit 63 present,
+// 62 swapped, 61 file page); the flags need no privilege. Empty when the
+// kernel will not say, and the caller then compares every page.
+std::vector<bool> copied_pages(const char* base, uint64_t size) {
+  const uint64_t npages = (size + kPage - 1) / kPage;
+  std::vector<bool> copied;
+  int fd = ::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return copied;
+  std::vector<uint64_t> entries(4096);
+  copied.reserve(npages);
+  const uint64_t first = reinterpret_cast<uintptr_t>(base) / kPage;
+  for (uint64_t done = 0; done < npages;) {
+    const uint64_t n = std::min<uint64_t>(entries.size(), npages - done);
+    const ssize_t got = pread(fd, entries.data(), n * 8, static_cast<off_t>((first + done) * 8));
+    if (got != static_cast<ssize_t>(n * 8)) {
+      copied.clear();
+      break;
+    }
+    for (uint64_t i = 0; i < n; ++i) {
+      const uint64_t e = entries[i];
+      const bool present = e >> 63 & 1, swapped = e >> 62 & 1, file = e >> 61 & 1;
+      copied.push_back(swapped || (present && !file));
+    }
+    done += n;
+  }
+  ::close(fd);
+  return copied;
+}
+
+}  // namespace
+
 std::vector<uint64_t> PowerFailSim::unpersisted_lines() const {
   std::vector<uint64_t> lines;
+  std::vector<bool> copied;
+  if (working_is_private_file_) copied = copied_pages(working_, size_);
   for (uint64_t page = 0; page < size_; page += kPage) {
+    if (!copied.empty() && !copied[page / kPage]) continue;
     const uint64_t n = std::min(kPage, size_ - page);
     if (std::memcmp(working_ + page, durable_ + page, n) == 0) continue;
     for (uint64_t line = page; line < page + n; line += kCacheLine)

@@ -36,7 +36,11 @@ inline constexpr uint64_t kCacheLine = 64;
 
 class PowerFailSim {
  public:
-  PowerFailSim(char* working, char* durable, uint64_t size, const PowerFailOptions& o);
+  // working_is_private_file: working is a MAP_PRIVATE mapping of the file
+  // that durable maps shared, so pages never stored to are the file's own
+  // and unpersisted_lines() need only look at the copied-on-write ones.
+  PowerFailSim(char* working, char* durable, uint64_t size, const PowerFailOptions& o,
+               bool working_is_private_file = false);
   PowerFailSim(const PowerFailSim&) = delete;
   PowerFailSim& operator=(const PowerFailSim&) = delete;
 
@@ -66,6 +70,7 @@ class PowerFailSim {
   char* const durable_;
   const uint64_t size_;
   const PowerFailOptions opts_;
+  const bool working_is_private_file_;
   std::atomic<bool> cut_{false};
   std::atomic<uint64_t> drains_{0};
   std::mutex mu_;  // guards pending_ and every copy into durable_

@@ -165,6 +165,23 @@ TEST(PowerFailFs, ACleanUnmountUnderSimulationLosesNothing) {
   EXPECT_EQ(*fs->getxattr(f->ino, "user.k"), "v");
 }
 
+TEST(PowerFailFs, UnpersistedLinesAreExactlyTheStoredButUnsyncedOnes) {
+  // The pool file's working copy is a private mapping: the scan looks only
+  // at pages copied on write, and must still find every unsynced line.
+  TempPool pool(64 * kMiB);
+  auto fs = mount_simulated(pool);
+  ASSERT_TRUE(fs);
+  PowerFailSim* sim = TempPool::impl(*fs).pool().powerfail();
+  ASSERT_NE(sim, nullptr);
+  auto f = fs->mknod(kRoot, "f", S_IFREG | 0644, 0, root_caller());
+  ASSERT_TRUE(f.ok());
+  EXPECT_TRUE(sim->unpersisted_lines().empty()) << "a metadata operation left lines unpersisted";
+  ASSERT_TRUE(fs->write(f->ino, 0, std::string(10000, 'd').data(), 10000).ok());
+  EXPECT_GE(sim->unpersisted_lines().size(), 10000 / kCacheLine);
+  ASSERT_TRUE(fs->fsync(f->ino, false).ok());
+  EXPECT_TRUE(sim->unpersisted_lines().empty()) << "fsync left lines unpersisted";
+}
+
 TEST(PowerFailFs, PowerCutWithoutSimulationIsRefused) {
   TempPool pool(64 * kMiB);
   auto fs = pool.mount();
