@@ -1,9 +1,18 @@
 #!/usr/bin/env bash
-# Builds pmemfs three ways and runs its tests, then checks the man page.
+# Builds pmemfs four ways and runs its tests, then checks the man page.
 #
-#   build-ci    plain build (debugoptimized)   every test: unit, mount, fuzz, and any other suite
-#   build-asan  -Db_sanitize=address,undefined suites unit, fuzz, fsck and mount
+#   build-ci    plain build (debugoptimized)   every test: unit, mount, fsck, and any other suite
+#   build-asan  -Db_sanitize=address,undefined suites unit, fsck and mount
 #   build-tsan  -Db_sanitize=thread            suite unit only
+#   build-fuzz  clang, -Dfuzz=true, ASan+UBSan the libFuzzer targets only, each fuzzed
+#                                              for FUZZ_SECONDS (tests/fuzz/run.sh)
+#
+# The fuzz targets need clang (gcc has no libFuzzer), so they get a build of
+# their own holding nothing else: the library and fsck compiled with coverage
+# instrumentation, the targets, at -O1 with line tables only (what a crash
+# report needs, for less compile time than -O2 -g). Each target replays the
+# inputs that once crashed it (tests/fuzz/corpus/), then mutates; each is one
+# entry in the totals.
 #
 # Why mount tests are not run under TSan: the daemon links libfuse3, which is
 # not instrumented, so TSan both slows the daemon's request loop several times
@@ -17,22 +26,24 @@
 # where it is a failure.
 #
 # Environment:
-#   BUILDS="ci asan tsan"  which builds to run (default all three)
-#   JOBS=2                 ninja -j and meson test --num-processes
+#   BUILDS="ci asan tsan fuzz"  which builds to run (default all four)
+#   JOBS=2                 ninja -j, meson test --num-processes, fuzz targets at once
 #   ASAN_MOUNT=1           run the mount suite in the ASan build too (0 = skip)
+#   FUZZ_SECONDS=15        how long each fuzz target mutates after its replay
 #
 # The last line printed is "N passed, N failed": every meson test result of
-# every run, plus one entry per other check (each build, the man page check,
-# /dev/fuse under CI, the TSan self-check). The exit status is non-zero when
-# anything failed.
+# every run, plus one entry per other check (each build, each fuzz target,
+# the man page check, /dev/fuse under CI, the TSan self-check). The exit
+# status is non-zero when anything failed.
 set -uo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo" || exit 1
 
-BUILDS=${BUILDS:-ci asan tsan}
+BUILDS=${BUILDS:-ci asan tsan fuzz}
 JOBS=${JOBS:-2}
 ASAN_MOUNT=${ASAN_MOUNT:-1}
+FUZZ_SECONDS=${FUZZ_SECONDS:-15}
 CI=${CI:-false}
 
 passed=0
@@ -303,6 +314,51 @@ test_build() {
   fi
 }
 
+# fuzz_build: configures build-fuzz with clang, builds the fuzz targets and
+# fuzzes each for FUZZ_SECONDS; one pass or failure per target.
+fuzz_build() {
+  local dir=build-fuzz
+  local opts=(-Dfuzz=true "-Db_sanitize=address,undefined" -Db_lundef=false
+    -Doptimization=1 -Ddebug=false -Dcpp_args=-gline-tables-only)
+  say "$dir: configure and build the fuzz targets (clang, ${opts[*]})"
+  local t0=$SECONDS
+  if ! command -v clang++ >/dev/null; then
+    fail "$dir: clang++ is missing (scripts/install-deps.sh installs clang)"
+    return
+  fi
+  if ! CC=clang CXX=clang++ configure "$dir" "${opts[@]}"; then
+    fail "$dir: meson setup failed"
+    return
+  fi
+  local targets=()
+  mapfile -t targets < <(suite_targets "$dir" fuzz)
+  if ((${#targets[@]} == 0)); then
+    fail "$dir: no fuzz targets configured"
+    return
+  fi
+  if ! ninja -C "$dir" -j"$JOBS" "${targets[@]}"; then
+    fail "$dir: build failed"
+    return
+  fi
+  ok
+  echo "$dir built in $((SECONDS - t0))s"
+
+  say "$dir: fuzz each target for ${FUZZ_SECONDS}s, $JOBS at a time"
+  t0=$SECONDS
+  local line n=0
+  while IFS= read -r line; do
+    echo "$line"
+    n=$((n + 1))
+    if [[ "$line" =~ ^[a-z_]+:\ ok ]]; then
+      ok
+    else
+      fail "$dir: $line"
+    fi
+  done < <(JOBS=$JOBS bash tests/fuzz/run.sh "$dir" "$FUZZ_SECONDS")
+  ((n > 0)) || fail "$dir: tests/fuzz/run.sh fuzzed nothing"
+  echo "fuzzed in $((SECONDS - t0))s"
+}
+
 # --- the builds --------------------------------------------------------------
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1:abort_on_error=1:print_summary=1}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:halt_on_error=1:abort_on_error=1:print_summary=1}
@@ -313,7 +369,7 @@ for b in $BUILDS; do
   case $b in
     ci) test_build ci build-ci 1 "*" 0 ;;
     asan)
-      suites="unit fuzz fsck"
+      suites="unit fsck"
       ((ASAN_MOUNT)) && suites+=" mount"
       test_build asan build-asan 3 "$suites" 0
       ;;
@@ -323,7 +379,8 @@ for b in $BUILDS; do
         test_build tsan build-tsan 5 "unit" 1 "${tsan_wrap[@]}"
       fi
       ;;
-    *) fail "unknown build '$b' in BUILDS (use ci, asan, tsan)" ;;
+    fuzz) fuzz_build ;;
+    *) fail "unknown build '$b' in BUILDS (use ci, asan, tsan, fuzz)" ;;
   esac
 done
 
