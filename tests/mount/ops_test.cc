@@ -27,7 +27,6 @@ namespace {
     EXPECT_EQ((e), errno) << #expr << ": " << strerror(errno); \
   } while (0)
 
-constexpr size_t kMiB = 1 << 20;
 
 int renameat2_(const std::string& a, const std::string& b, unsigned flags) {
   return static_cast<int>(

@@ -22,7 +22,6 @@ namespace pmemfs::test {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr size_t kMiB = 1 << 20;
 
 // The first offset where got is neither want's byte nor zero, or npos.
 size_t first_foreign_byte(const std::string& got, const std::string& want) {

@@ -14,6 +14,8 @@
 
 namespace pmemfs::test {
 
+inline constexpr size_t kMiB = 1 << 20;
+
 // Deterministic, position dependent bytes: a misplaced block shows up.
 std::string pattern(size_t n, uint32_t seed);
 
