@@ -325,7 +325,7 @@ test_build() {
 fuzz_build() {
   local dir=build-fuzz
   local opts=(-Dfuzz=true "-Db_sanitize=address,undefined" -Db_lundef=false
-    -Doptimization=1 -Ddebug=false -Dcpp_args=-gline-tables-only)
+    -Dunity=on -Dunity_size=64 -Doptimization=1 -Ddebug=false -Dcpp_args=-gline-tables-only)
   say "$dir: configure and build the fuzz targets (clang, ${opts[*]})"
   local t0=$SECONDS
   if ! command -v clang++ >/dev/null; then
