@@ -151,8 +151,9 @@ std::unique_ptr<Pool> Pool::in_memory(uint64_t size) {
 Status Pool::map_simulated(const PowerFailOptions& o) {
   void* durable = mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_SHARED, fd_, 0);
   if (durable == MAP_FAILED) {
-    spdlog::error("{}: cannot map the pool: {}", path_, strerror(errno));
-    return err(errno);
+    int e = errno;  // before logging can change it
+    spdlog::error("{}: cannot map the pool: {}", path_, strerror(e));
+    return err(e);
   }
   void* working = mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, fd_, 0);
   if (working == MAP_FAILED) {
