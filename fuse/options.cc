@@ -220,7 +220,7 @@ std::string usage(const char* argv0) {
          "  -d           foreground with libfuse's request trace (implies log_level=debug)\n"
          "  -s           single-threaded request loop\n"
          "  -o OPTIONS   comma separated:\n"
-         "     cache=writeback|writethrough|none   kernel caching (default writeback)\n"
+         "     cache=writeback|writethrough|none   kernel caching (default writethrough)\n"
          "     log_level=trace|debug|info|warn|error   (default info)\n"
          "     lock_wait=SECONDS   wait for another process to release the pool (default 5)\n"
          "     max_dirty_ratio=PERCENT   share of the dirty-page budget the mount may use\n"

@@ -13,12 +13,14 @@
 namespace pmemfs::daemon {
 
 // How much the kernel may cache. The daemon is the only writer of the pool, so
-// the kernel's caches can never go stale behind its back; `none` exists for
-// benchmarking the daemon itself and for users who want every write to reach
-// the pool before write(2) returns.
+// the kernel's caches can never go stale behind its back. Writethrough is the
+// default because only it and `none` let write(2) itself report ENOSPC and
+// EFBIG and make every acknowledged write durable: with the writeback cache
+// the daemon sees buffered data only at writeback, so its errors reach the
+// program at fsync or close, if at all (as on NFS).
 enum class CacheMode {
-  kWriteback,    // page cache + writeback cache (default, fastest)
-  kWritethrough, // page cache for reads, every write goes to the daemon
+  kWriteback,    // page cache + writeback cache (fastest for small writes)
+  kWritethrough, // page cache for reads, every write goes to the daemon (default)
   kNone,         // direct_io: no page cache at all (shared mmap unavailable)
 };
 
@@ -31,7 +33,7 @@ struct Options {
   bool help = false;
   bool version = false;
 
-  CacheMode cache = CacheMode::kWriteback;
+  CacheMode cache = CacheMode::kWritethrough;
   spdlog::level::level_enum log_level = spdlog::level::info;
   bool read_only = false;
   int lock_wait_seconds = 5;  // a mount right after umount waits for the old daemon

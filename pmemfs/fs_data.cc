@@ -35,10 +35,6 @@ Status walk(uint64_t off, uint64_t len, Fault&& fault, Fn&& fn) {
   return {};
 }
 
-void mark_dirty(Entry& e, uint64_t off, uint64_t n) {
-  for (uint64_t p = off / kBlockSize; p <= (off + n - 1) / kBlockSize; ++p) e.mark_dirty(p);
-}
-
 }  // namespace
 
 Result<size_t> FsImpl::read_direct(uint64_t ino, uint64_t off, size_t size, const ReadSink& sink) {
@@ -81,9 +77,10 @@ Result<size_t> FsImpl::read(uint64_t ino, uint64_t off, size_t size, char* buf) 
   return r;
 }
 
-Status FsImpl::write_locked(Inode& f, uint64_t off, const char* buf, size_t size, bool exclusive) {
+Status FsImpl::write_locked(Inode& f, uint64_t off, const char* buf, size_t size, bool exclusive,
+                            size_t& done) {
   const uint64_t new_size = std::max<uint64_t>(f.rec.size, off + size);
-  uint64_t done = 0;
+  done = 0;
   auto fault = [&](uint64_t page) -> Result<Entry*> {
     if (Entry* e = write_fault_mapped(*fc_, f, page)) return e;
     if (!exclusive && !hooks_.disable_upgrade) return static_cast<Entry*>(nullptr);
@@ -94,11 +91,18 @@ Status FsImpl::write_locked(Inode& f, uint64_t off, const char* buf, size_t size
     }
     return write_fault_locked(*fc_, f, page, want, new_size);
   };
-  return walk(off, size, fault, [&](Entry& e, uint64_t page, uint64_t in_page, uint64_t n) {
-    copy_data(entry_address(*pool_, e, page) + in_page, buf + done, n);
-    mark_dirty(e, page * kBlockSize + in_page, n);
+  // Durable when the WRITE is answered, as DAX write(2) is: the kernel never
+  // forwards sync(2)/syncfs(2) to a /dev/fuse server, it only writes its
+  // dirty pages back and waits for the replies, so this is what makes them
+  // durable. Hence no dirty marks here: fsync has nothing of this to flush.
+  Status s = walk(off, size, fault, [&](Entry& e, uint64_t page, uint64_t in_page, uint64_t n) {
+    char* dst = entry_address(*pool_, e, page) + in_page;
+    copy_data(dst, buf + done, n);
+    pool_->flush(dst, n);
     done += n;
   });
+  pool_->drain();
+  return s;
 }
 
 Result<size_t> FsImpl::write(uint64_t ino, uint64_t off, const char* buf, size_t size) {
@@ -108,12 +112,13 @@ Result<size_t> FsImpl::write(uint64_t ino, uint64_t off, const char* buf, size_t
   if (!inode.ok()) return err(inode.error());
   Inode& f = **inode;
   if (f.type() != S_IFREG) return err(f.is_dir() ? EISDIR : EINVAL);
+  size_t done = 0;
   {
     std::shared_lock<InodeLock> lk(f.lock);
     if (off + size <= f.rec.size) {
       // Shared first: overwrites and reads of mapped blocks run in parallel.
       // (Each walk step re-faults, so a partial run here is redone below.)
-      Status s = write_locked(f, off, buf, size, false);
+      Status s = write_locked(f, off, buf, size, false, done);
       if (s.ok()) {
         f.pending_mtime.store(now_ns());
         return size;
@@ -125,12 +130,15 @@ Result<size_t> FsImpl::write(uint64_t ino, uint64_t off, const char* buf, size_t
   // A hole or growth: drop the lock, take it exclusive; write_fault_locked
   // resolves again, since the world may have changed in between.
   std::unique_lock<InodeLock> lk(f.lock);
-  PMEMFS_TRY(write_locked(f, off, buf, size, true));
+  Status s = write_locked(f, off, buf, size, true, done);
+  // Out of space part way: what was written stays, as a short write, the
+  // way ext4 answers; only a write that wrote nothing fails.
+  if (!s.ok() && done == 0) return err(s.error());
   f.fold_times();
   const int64_t now = now_ns();
   f.rec.mtime_ns = f.rec.ctime_ns = now;
-  if (off + size > f.rec.size) {
-    f.rec.size = off + size;
+  if (off + done > f.rec.size) {
+    f.rec.size = off + done;
     if (f.extents.end_block() <= (f.rec.size + kBlockSize - 1) / kBlockSize)
       f.rec.flags &= ~layout::kInodeBeyondEof;
     Txn txn = journal_->begin();
@@ -141,11 +149,11 @@ Result<size_t> FsImpl::write(uint64_t ino, uint64_t off, const char* buf, size_t
   }
   // Writing clears setuid/setgid like the kernel's file_remove_privs; the
   // kernel does it for us under default_permissions via setattr.
-  return size;
+  return done;
 }
 
-Status FsImpl::flush_data(Inode& f) {
-  auto ranges = f.mapping.take_dirty();
+void FsImpl::flush_dirty(const std::vector<DirtyRange>& ranges) {
+  if (ranges.empty()) return;  // writes drained their own stores already
   uint64_t bytes = 0;
   for (const auto& r : ranges) {
     pool_->flush(pool_->base() + r.pool_off, r.len);
@@ -153,6 +161,10 @@ Status FsImpl::flush_data(Inode& f) {
   }
   pool_->drain();
   counters_.fsync_bytes_flushed.fetch_add(bytes, std::memory_order_relaxed);
+}
+
+Status FsImpl::flush_data(Inode& f) {
+  flush_dirty(f.mapping.take_dirty());
   return {};
 }
 
@@ -197,8 +209,14 @@ void FsImpl::zero_mapped_locked(Inode& f, uint64_t off, uint64_t len) {
   pool_->drain();
 }
 
+void FsImpl::evict_locked(Inode& f, uint64_t first, uint64_t last) {
+  // Flushed whole, also pages about to be freed: cheaper than telling them
+  // apart, and evicting must never drop the dirty state of pages it keeps.
+  flush_dirty(f.mapping.evict(first, last));
+}
+
 Status FsImpl::unmap_locked(Inode& f, uint64_t first_block, uint64_t end_block, Txn txn) {
-  if (first_block < end_block) f.mapping.evict(first_block, end_block - 1);
+  if (first_block < end_block) evict_locked(f, first_block, end_block - 1);
   bool listed = f.rec.flags & layout::kInodeOrphan;
   for (;;) {
     auto done = f.extents.remove(txn, first_block, end_block);
@@ -232,14 +250,15 @@ Status FsImpl::truncate_locked(Inode& f, uint64_t size) {
   if (size < old && size % kBlockSize) {
     // Bytes past EOF in the last block must read as zero if the file grows
     // again: blocks past EOF are always zero.
-    f.mapping.evict(size / kBlockSize, size / kBlockSize);
+    evict_locked(f, size / kBlockSize, size / kBlockSize);
     zero_mapped_locked(f, size, kBlockSize - size % kBlockSize);
   }
   return {};
 }
 
 Status FsImpl::destroy_locked(Inode& f) {
-  f.mapping.evict(0, UINT64_MAX);
+  // Every block is freed: what is dirty in them no longer matters.
+  (void)f.mapping.evict(0, UINT64_MAX);
   f.rec.size = 0;
   PMEMFS_TRY(unmap_locked(f, 0, UINT64_MAX, journal_->begin()));
   Txn txn = journal_->begin();

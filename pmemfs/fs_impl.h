@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <mutex>
+#include <vector>
 
 #include "pmemfs/alloc.h"
 #include "pmemfs/dir.h"
@@ -97,8 +98,19 @@ class FsImpl final : public Filesystem {
   // Zeroes [off, off+len) of allocated blocks in place, durably.
   // REQUIRES: inode.lock exclusive.
   void zero_mapped_locked(Inode& inode, uint64_t off, uint64_t len);
-  Status write_locked(Inode& inode, uint64_t off, const char* buf, size_t size, bool exclusive);
+  // Writes durably through the fault path; done counts the bytes written,
+  // also when it fails part way. REQUIRES: inode.lock (exclusive unless the
+  // range is inside the file).
+  Status write_locked(Inode& inode, uint64_t off, const char* buf, size_t size, bool exclusive,
+                      size_t& done);
+  // Drops the mapping entries overlapping [first, last] (file pages) and
+  // flushes whatever of theirs was dirty. REQUIRES: inode.lock exclusive.
+  void evict_locked(Inode& inode, uint64_t first, uint64_t last);
+  // Flushes the dirty marks of stores made through mapping entries (none
+  // from write(), which persists its own). REQUIRES: inode.lock held.
   Status flush_data(Inode& inode);
+  // Flushes and drains ranges, counted as fsync_bytes_flushed.
+  void flush_dirty(const std::vector<DirtyRange>& ranges);
   // The inode's xattrs, read on first use. REQUIRES: inode.lock held.
   Result<std::vector<XattrEntry>*> xattrs_of(Inode& inode);
   // Frees every xattr run into txn. REQUIRES: inode.lock exclusive.

@@ -47,7 +47,7 @@ Status FsImpl::fallocate(uint64_t ino, int mode, uint64_t off, uint64_t len) {
     // Partial blocks at the edges are zeroed in place, whole blocks freed.
     const uint64_t first = (off + kBlockSize - 1) / kBlockSize;
     const uint64_t last = (off + len) / kBlockSize;
-    f.mapping.evict(off / kBlockSize, (off + len - 1) / kBlockSize);
+    evict_locked(f, off / kBlockSize, (off + len - 1) / kBlockSize);
     if (first > last) {
       zero_mapped_locked(f, off, len);
     } else {

@@ -123,34 +123,23 @@ uint64_t Mapping::evict_holes(uint64_t first, uint64_t last, bool defer_free) {
   return n;
 }
 
-void Mapping::evict(uint64_t first, uint64_t last) {
-  std::lock_guard<std::shared_mutex> g(mu_);
-  retired_.clear();
-  pages_.erase(pages_.lower_bound(first), pages_.upper_bound(last));
-  uint64_t pmd_first = first - first % kBlocksPerHuge;
-  pmds_.erase(pmds_.lower_bound(pmd_first), pmds_.upper_bound(last));
-  changed();
+namespace {
+
+// Takes and clears the dirty marks of e, one 4 KiB range per page.
+void take_entry_dirty(Entry& e, std::vector<DirtyRange>& out) {
+  if (e.kind == EntryKind::kHole) return;
+  for (uint32_t w = 0; w < (e.npages() + 63) / 64; ++w) {
+    uint64_t bits = e.dirty[w].exchange(0, std::memory_order_relaxed);
+    while (bits) {
+      uint32_t b = static_cast<uint32_t>(__builtin_ctzll(bits));
+      bits &= bits - 1;
+      out.push_back({(e.pool_block + w * 64 + b) * kBlockSize, kBlockSize});
+    }
+  }
 }
 
-std::vector<DirtyRange> Mapping::take_dirty() {
-  std::vector<DirtyRange> ranges;
-  auto collect = [&](Entry& e) {
-    if (e.kind == EntryKind::kHole) return;
-    for (uint32_t w = 0; w < (e.npages() + 63) / 64; ++w) {
-      uint64_t bits = e.dirty[w].exchange(0, std::memory_order_relaxed);
-      while (bits) {
-        uint32_t b = static_cast<uint32_t>(__builtin_ctzll(bits));
-        bits &= bits - 1;
-        ranges.push_back({(e.pool_block + w * 64 + b) * kBlockSize, kBlockSize});
-      }
-    }
-  };
-  {
-    std::lock_guard<std::shared_mutex> g(mu_);
-    for (auto& [k, e] : pages_) collect(*e);
-    for (auto& [k, e] : pmds_) collect(*e);
-  }
-  // Each pool byte once: sort, then merge touching and overlapping ranges.
+// Each pool byte once: sort, then merge touching and overlapping ranges.
+std::vector<DirtyRange> merge_ranges(std::vector<DirtyRange> ranges) {
   std::sort(ranges.begin(), ranges.end(),
             [](const DirtyRange& a, const DirtyRange& b) { return a.pool_off < b.pool_off; });
   std::vector<DirtyRange> merged;
@@ -163,6 +152,33 @@ std::vector<DirtyRange> Mapping::take_dirty() {
     }
   }
   return merged;
+}
+
+}  // namespace
+
+std::vector<DirtyRange> Mapping::evict(uint64_t first, uint64_t last) {
+  std::vector<DirtyRange> dirty;
+  std::lock_guard<std::shared_mutex> g(mu_);
+  retired_.clear();
+  auto drop = [&](std::map<uint64_t, std::unique_ptr<Entry>>& map, uint64_t from) {
+    auto begin = map.lower_bound(from), end = map.upper_bound(last);
+    for (auto it = begin; it != end; ++it) take_entry_dirty(*it->second, dirty);
+    map.erase(begin, end);
+  };
+  drop(pages_, first);
+  drop(pmds_, first - first % kBlocksPerHuge);
+  changed();
+  return merge_ranges(std::move(dirty));
+}
+
+std::vector<DirtyRange> Mapping::take_dirty() {
+  std::vector<DirtyRange> ranges;
+  {
+    std::lock_guard<std::shared_mutex> g(mu_);
+    for (auto& [k, e] : pages_) take_entry_dirty(*e, ranges);
+    for (auto& [k, e] : pmds_) take_entry_dirty(*e, ranges);
+  }
+  return merge_ranges(std::move(ranges));
 }
 
 size_t Mapping::size() const {

@@ -67,9 +67,13 @@ class Mapping {
   // it shared and passes defer_free: other holders may still use the entries,
   // so they are kept until the next evict() (which needs the lock exclusive).
   uint64_t evict_holes(uint64_t first, uint64_t last, bool defer_free = false);
-  // Drops every entry overlapping [first, last], dirty marks included (the
-  // blocks are being freed or rewritten). REQUIRES: inode lock exclusive.
-  void evict(uint64_t first, uint64_t last);
+  // Drops every entry overlapping [first, last] and hands back the dirty
+  // ranges of every entry it dropped, merged as take_dirty() does. A PMD
+  // overlapping the range is dropped whole, so its dirty pages outside
+  // [first, last] still hold data the file keeps: the caller must flush them
+  // (FsImpl::evict_locked does) unless the whole file is being freed.
+  // REQUIRES: inode lock exclusive.
+  [[nodiscard]] std::vector<DirtyRange> evict(uint64_t first, uint64_t last);
   // Takes and clears every dirty mark, merged into pool ranges, each byte once
   // even where entries overlap in the pool. REQUIRES: inode lock held.
   std::vector<DirtyRange> take_dirty();

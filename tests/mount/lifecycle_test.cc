@@ -56,6 +56,8 @@ int reap_any(int timeout_ms) {
 
 TEST_F(LifecycleTest, SigtermWritesBackExitsZeroAndARemountFollowsAtOnce) {
   // Written through the writeback cache, not fsynced: SIGTERM must not lose it.
+  ASSERT_EQ(0, fs_->unmount());
+  ASSERT_TRUE(fs_->mount("cache=writeback"));
   const std::string data = pattern(3 << 20, 30);
   ASSERT_EQ(0, write_file(p("unsynced"), data));
   EXPECT_EQ(0, fs_->terminate()) << fs_->daemon_log();

@@ -285,6 +285,8 @@ uint64_t write_faults(const std::string& mnt) {
 }
 
 TEST_P(PowercutTest, UnsyncedDataInTheWritebackCacheIsLost) {
+  ASSERT_EQ(0, fs_->unmount());
+  ASSERT_TRUE(fs_->mount(std::string(GetParam()) + ",cache=writeback"));
   const std::string data = pattern(kMiB, 13);
   Fd fd(open(p("unsynced").c_str(), O_WRONLY | O_CREAT, 0644));
   ASSERT_GE(fd, 0);

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <random>
+#include <shared_mutex>
 #include <thread>
 #include <vector>
 
@@ -147,26 +148,81 @@ TEST(Fault, FragmentedPoolFallsBackTo4KBlocks) {
   EXPECT_EQ(back, buf);
 }
 
-TEST(Fault, FsyncFlushesOnlyDirtyBytesOnce) {
+TEST(Fault, WritesPersistThemselvesFsyncFlushesOnlyMappedStoresOnce) {
   TempPool pool(64 * kMiB);
   auto fs = pool.mount();
   const uint64_t ino = create_file(*fs, "f", 4 * kMiB);
   std::vector<char> buf(2 * kMiB, 'q');
   ASSERT_TRUE(fs->write(ino, 0, buf.data(), buf.size()).ok());
-  ASSERT_TRUE(fs->fsync(ino, false).ok());
   ASSERT_EQ(huge_bytes(*fs->map(ino)), 2 * kMiB);
 
   auto flushed = [&] { return fs->stats().fsync_bytes_flushed; };
   const uint64_t f0 = flushed();
   ASSERT_TRUE(fs->write(ino, kMiB, buf.data(), kPage).ok());  // 4 KiB into the 2 MiB extent
   ASSERT_TRUE(fs->fsync(ino, true).ok());
-  EXPECT_EQ(flushed() - f0, kPage);
-  const uint64_t f1 = flushed();
+  EXPECT_EQ(flushed() - f0, 0u) << "write() persisted its data; fsync must not flush it again";
+
+  // Stores through a mapping entry (what a mapped store marks) are fsync's.
+  auto& impl = TempPool::impl(*fs);
+  auto inode = impl.inode_for_tests(ino);
+  ASSERT_TRUE(inode.ok());
+  {
+    std::shared_lock<InodeLock> lk((*inode)->lock);
+    Entry* pmd = read_fault(impl.fault_context(), **inode, 256);
+    ASSERT_EQ(pmd->kind, EntryKind::kPmd);
+    pmd->mark_dirty(256);
+    pmd->mark_dirty(257);
+  }
   ASSERT_TRUE(fs->fsync(ino, true).ok());
-  EXPECT_EQ(flushed() - f1, 0u) << "nothing dirty, nothing flushed";
-  ASSERT_TRUE(fs->write(ino, 3 * kPage + 10, buf.data(), kPage).ok());  // straddles two pages
+  EXPECT_EQ(flushed() - f0, 2 * kPage);
   ASSERT_TRUE(fs->fsync(ino, true).ok());
-  EXPECT_EQ(flushed() - f1, 2 * kPage);
+  EXPECT_EQ(flushed() - f0, 2 * kPage) << "nothing dirty, nothing flushed";
+}
+
+// A truncate or punch drops whole PMD entries; the dirty pages of the part
+// the file keeps must be flushed, not forgotten (the SQLite WAL loss).
+TEST(Fault, TruncateAndPunchFlushDirtyPagesOfThePmdTheyEvict) {
+  TempPool pool(64 * kMiB);
+  auto fs = pool.mount();
+  const uint64_t ino = create_file(*fs, "f", 4 * kMiB);
+  std::vector<char> buf(4 * kMiB, 'q');
+  ASSERT_TRUE(fs->write(ino, 0, buf.data(), buf.size()).ok());
+  auto& impl = TempPool::impl(*fs);
+  auto inode = impl.inode_for_tests(ino);
+  ASSERT_TRUE(inode.ok());
+  auto dirty_page = [&](uint64_t page) {
+    std::shared_lock<InodeLock> lk((*inode)->lock);
+    Entry* e = read_fault(impl.fault_context(), **inode, page);
+    ASSERT_EQ(e->kind, EntryKind::kPmd);
+    e->mark_dirty(page);
+  };
+  auto flushed = [&] { return fs->stats().fsync_bytes_flushed; };
+  const uint64_t f0 = flushed();
+  dirty_page(10);  // kept; the punch evicts its PMD
+  ASSERT_TRUE(fs->fallocate(ino, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 100 * kPage, kPage).ok());
+  EXPECT_EQ(flushed() - f0, kPage) << "the punch dropped a dirty page it does not free";
+  dirty_page(512 + 3);  // kept; the truncate evicts its PMD
+  SetAttr sa;
+  sa.valid = SetAttr::kSize;
+  sa.size = 512 * kPage + 4 * kPage + 100;
+  ASSERT_TRUE(fs->setattr(ino, sa).ok());
+  EXPECT_EQ(flushed() - f0, 2 * kPage) << "the truncate dropped a dirty page it does not free";
+}
+
+TEST(Mapping, EvictHandsBackTheDirtyPagesOfEveryEntryItDrops) {
+  Mapping m;
+  Entry* pmd = m.insert(EntryKind::kPmd, 0, 1024);
+  Entry* pte = m.insert(EntryKind::kPte, 600, 4000);
+  pmd->mark_dirty(3);    // outside the evicted range, in a PMD that overlaps it
+  pmd->mark_dirty(300);  // inside
+  pte->mark_dirty(600);
+  auto dirty = m.evict(256, 700);
+  ASSERT_EQ(dirty.size(), 3u);
+  EXPECT_EQ(dirty[0].pool_off, (1024 + 3) * kPage);
+  EXPECT_EQ(dirty[1].pool_off, (1024 + 300) * kPage);
+  EXPECT_EQ(dirty[2].pool_off, 4000 * kPage);
+  EXPECT_EQ(m.size(), 0u);
+  EXPECT_TRUE(m.take_dirty().empty());
 }
 
 TEST(Mapping, OverlappingPmdAndPteFlushEachByteOnce) {
