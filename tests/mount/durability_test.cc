@@ -7,6 +7,7 @@
 //  - write(2) itself reports ENOSPC and EFBIG in the default mode, and no
 //    write that returned success is lost.
 #include <linux/falloc.h>
+#include <sys/mman.h>
 #include <sys/statvfs.h>
 
 #include <cstring>
@@ -155,6 +156,45 @@ TEST_P(DurabilityTest, TheSyncCommandMakesWrittenDataDurable) {
   }
   const std::string got = read_file(p("f"));
   EXPECT_TRUE(got == data) << "after sync: " << describe_difference(got, data);
+  expect_clean_fsck();
+}
+
+TEST_P(DurabilityTest, StoresThroughASharedMappingAreDurableAfterSyncfs) {
+  constexpr size_t kSize = 3 * kMiB;
+  const std::string data = pattern(kSize, 23);
+  {
+    Fd fd(open(p("mapped").c_str(), O_RDWR | O_CREAT, 0644));
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(0, ftruncate(fd, kSize));
+    void* m = mmap(nullptr, kSize, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (std::string(GetParam().options).find("cache=none") != std::string::npos) {
+      // pmemfs.8: cache=none has no shared mappings; they are refused.
+      EXPECT_EQ(MAP_FAILED, m);
+      EXPECT_EQ(ENODEV, errno) << strerror(errno);
+      return;
+    }
+    ASSERT_NE(MAP_FAILED, m);
+    std::memcpy(m, data.data(), kSize);
+    ASSERT_EQ(0, syncfs(fd));
+    ASSERT_TRUE(cut_and_recover());
+    munmap(m, kSize);
+  }
+  const std::string got = read_file(p("mapped"));
+  EXPECT_TRUE(got == data) << "after syncfs: " << describe_difference(got, data);
+  expect_clean_fsck();
+}
+
+TEST_P(DurabilityTest, SyncFileRangeMakesTheRangeDurable) {
+  const std::string data = pattern(2 * kMiB + 4096 * 3, 24);
+  {
+    Fd fd(open(p("f").c_str(), O_WRONLY | O_CREAT, 0644));
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(0, pwrite_all(fd, data, 0));
+    ASSERT_EQ(0, sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER));
+    ASSERT_TRUE(cut_and_recover());
+  }
+  const std::string got = read_file(p("f"));
+  EXPECT_TRUE(got == data) << "after sync_file_range: " << describe_difference(got, data);
   expect_clean_fsck();
 }
 
