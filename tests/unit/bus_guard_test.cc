@@ -14,6 +14,8 @@
 
 #include <gtest/gtest.h>
 
+#include "pmemfs/layout.h"
+#include "pmemfs/pool.h"
 
 namespace pmemfs {
 namespace {
@@ -88,6 +90,22 @@ TEST(BusGuardDeathTest, ASentSigbusStillKills) {
         _exit(0);
       },
       ::testing::KilledBySignal(SIGBUS), "");
+}
+
+// Pool registers its mapping: a pool file truncated under it fails the pool
+// instead of the process.
+TEST(BusGuard, PoolNoticesItsFileWasTruncated) {
+  const std::string path = "/dev/shm/pmemfs-bus-guard-pool-" + std::to_string(getpid());
+  PoolOpenOptions o;
+  o.create_size = layout::kMinPoolSize;
+  auto pool = Pool::open(path, o);
+  ASSERT_TRUE(pool.ok());
+  EXPECT_FALSE((*pool)->failed());
+  ASSERT_EQ(0, truncate(path.c_str(), 0));
+  (*pool)->memset_persist((*pool)->base() + (1 << 20), 'a', 4096);
+  EXPECT_TRUE((*pool)->failed());
+  pool->reset();
+  unlink(path.c_str());
 }
 
 }  // namespace
