@@ -128,7 +128,10 @@ std::string allocate_pool_file(int fd, const std::string& path, bool created) {
   // Ask first: a filesystem may allocate part of a request it cannot meet
   // and keep it.
   if (uint64_t free = free_bytes(fd); free < needed) return refusal(free);
-  if (int e = posix_fallocate(fd, 0, static_cast<off_t>(size)); e != 0) {
+  // fallocate(2), not posix_fallocate: where the filesystem cannot, glibc
+  // would emulate it with a write per block, minutes for a large pool.
+  if (fallocate(fd, 0, 0, static_cast<off_t>(size)) != 0) {
+    const int e = errno;
     if (e == ENOSPC || e == EDQUOT) return refusal(free_bytes(fd));
     if (e == EOPNOTSUPP || e == EINVAL) {
       spdlog::warn("{}: cannot allocate the pool file ({}); if its filesystem runs full, requests "

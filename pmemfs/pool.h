@@ -36,7 +36,7 @@ struct PoolOpenOptions {
 // a full filesystem is a SIGBUS). Asks the filesystem for the space first and
 // refuses without changing anything when it has too little. Returns "" or
 // one line saying what is wrong (bytes needed, bytes free). A filesystem
-// without fallocate is accepted with a warning (logged). created: the file
+// without fallocate(2) is accepted with a warning (logged). created: the file
 // was made for this pool just now (the message says nothing was created).
 std::string allocate_pool_file(int fd, const std::string& path, bool created);
 
