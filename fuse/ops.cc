@@ -5,6 +5,7 @@
 #include "fuse/ops.h"
 
 #include "fuse/ops_internal.h"
+#include "fuse/pool_failure.h"
 
 namespace pmemfs::daemon {
 
@@ -118,6 +119,7 @@ fuse_lowlevel_ops make_ops() {
   add_file_ops(o);
   add_dir_ops(o);
   add_xattr_ops(o);
+  gate_on_pool_failure(o);  // last: wraps what the groups set
   return o;
 }
 

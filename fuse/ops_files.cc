@@ -75,6 +75,7 @@ void pm_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
 
 void pm_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) noexcept {
   bool replied = false;
+  const uint64_t bus_errors = bus_guard::thread_failures();
   int err = guarded("read", [&] {
     // The iovecs point into the pool mapping (and the shared zero page for
     // holes) and stay valid only while the sink runs, so the reply is sent
@@ -87,6 +88,9 @@ void pm_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_i
         spdlog::error("read: read_direct called its sink twice for inode {}", ino);
         return EIO;
       }
+      // The pool failed under read_direct (bus_guard.h): the iovecs may
+      // point at zeros standing in for lost pages.
+      if (bus_guard::thread_failures() != bus_errors) return EIO;
       replied = true;
       // count is 0 at EOF (the library calls the sink exactly once).
       int rc = count > 0 ? fuse_reply_iov(req, iov, count) : fuse_reply_buf(req, nullptr, 0);

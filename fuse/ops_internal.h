@@ -9,6 +9,7 @@
 #include <new>
 
 #include "fuse/ops.h"
+#include "pmemfs/bus_guard.h"
 
 namespace pmemfs::daemon {
 
@@ -20,19 +21,24 @@ inline Filesystem& fs(fuse_req_t req) { return *ctx(req).fs; }
 // Runs f (returning an errno, 0 for success) and turns any exception into an
 // errno, so nothing unwinds into libfuse: it is C, and an exception through
 // it would leave the request unanswered and the kernel waiting forever.
+// If the pool's backing store failed under f (a SIGBUS survived, see
+// pmemfs/bus_guard.h), what f read or wrote there was zeros: EIO.
 template <typename F>
 int guarded(const char* op, F&& f) noexcept {
+  const uint64_t bus_errors = bus_guard::thread_failures();
+  int e;
   try {
-    return f();
+    e = f();
   } catch (const std::bad_alloc&) {
-    return ENOMEM;
-  } catch (const std::exception& e) {
-    spdlog::error("{}: unexpected exception: {}", op, e.what());
-    return EIO;
+    e = ENOMEM;
+  } catch (const std::exception& ex) {
+    spdlog::error("{}: unexpected exception: {}", op, ex.what());
+    e = EIO;
   } catch (...) {
     spdlog::error("{}: unexpected exception", op);
-    return EIO;
+    e = EIO;
   }
+  return bus_guard::thread_failures() != bus_errors ? EIO : e;
 }
 
 inline void reply_status(fuse_req_t req, int err) { fuse_reply_err(req, err); }

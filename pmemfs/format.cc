@@ -7,6 +7,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "pmemfs/bus_guard.h"
 #include "pmemfs/crc32c.h"
 #include "pmemfs/filesystem.h"
 #include "pmemfs/inode.h"
@@ -73,13 +74,21 @@ Result<FormatSummary> Filesystem::format(const FormatOptions& o) {
   auto opened = Pool::open(o.source, po);
   if (!opened.ok()) return err(opened.error());
   Pool& pool = **opened;
+  // A pool file this call created is removed again when it fails: no
+  // half-made pool is left behind.
+  const auto failed = [&](int e) {
+    if (pool.created()) ::unlink(o.source.c_str());
+    return err(e);
+  };
   const auto* old = pool.at<Superblock>(0);
   if (!o.force && std::memcmp(old->magic, kMagic, sizeof(kMagic)) == 0) {
-    spdlog::error("{}: already holds a pmemfs filesystem; use -f to overwrite it", o.source);
+    std::string label(old->label, strnlen(old->label, sizeof(old->label)));
+    spdlog::error("{}: contains a pmemfs filesystem{}; use -f to overwrite it", o.source,
+                  label.empty() ? "" : " (label " + label + ")");
     return err(EEXIST);
   }
   auto planned = plan(pool.size(), o);
-  if (!planned.ok()) return err(planned.error());
+  if (!planned.ok()) return failed(planned.error());
   Superblock sb = *planned;
 
   // Invalidate the old superblocks first: a crash mid-format must not leave a
@@ -123,6 +132,12 @@ Result<FormatSummary> Filesystem::format(const FormatOptions& o) {
   // The copy, then the primary: the primary's magic is the commit point.
   pool.memcpy_persist(pool.at<char>(kBlockSize), &sb, sizeof(sb));
   pool.memcpy_persist(pool.base(), &sb, sizeof(sb));
+  if (pool.failed()) {
+    // The stores above went to zero pages instead (bus_guard.h).
+    bus_guard::log_first_failure(pool.created() ? "nothing was created"
+                                                : "the pool is not formatted");
+    return failed(EIO);
+  }
 
   return FormatSummary{sb.pool_size, sb.data_blocks, sb.inode_count, sb.journal_lanes,
                        sb.data_off, to_string(pool.granularity())};

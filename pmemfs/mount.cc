@@ -96,6 +96,15 @@ Status FsImpl::finish_orphans() {
 Status FsImpl::unmount() {
   std::lock_guard<std::mutex> g(unmount_mu_);
   if (!mounted_) return {};
+  if (pool_->failed()) {
+    // Part of the pool reads as zeros now (bus_guard.h): marking it clean
+    // would tell the next mount and fsck that all is well.
+    mounted_ = false;
+    spdlog::error("{}: not marked clean: its backing store failed while mounted; run fsck.pmemfs "
+                  "{} before the next mount",
+                  pool_->path(), pool_->path());
+    return err(EIO);
+  }
   PMEMFS_TRY(syncfs());
   // Nothing references anything any more: unlinked files die now.
   for (uint64_t ino : orphans_->list()) {

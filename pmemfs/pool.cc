@@ -5,9 +5,12 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <climits>
 #include <cstring>
 #include <thread>
 
@@ -43,7 +46,103 @@ Status lock_pool(int fd, const std::string& path, int wait_seconds) {
   return {};
 }
 
+// 1073741824 bytes (1.0 GiB): exact, and readable at a glance.
+std::string bytes_text(uint64_t n) {
+  static const char* const kUnits[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+  std::string s = std::to_string(n) + " bytes";
+  if (n < 1024) return s;
+  double v = static_cast<double>(n);
+  int u = -1;
+  while (v >= 1024 && u < 5) {
+    v /= 1024;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), " (%.1f %s)", v, kUnits[u]);
+  return s + buf;
+}
+
+// Bytes the filesystem holding fd can still give to this process.
+uint64_t free_bytes(int fd) {
+  struct statvfs vfs {};
+  if (fstatvfs(fd, &vfs) != 0) return UINT64_MAX;  // unknown: let fallocate decide
+  const uint64_t blocks = geteuid() == 0 ? vfs.f_bfree : vfs.f_bavail;
+  return blocks * vfs.f_frsize;
+}
+
+// A character device is a pool only if it is a device DAX (/dev/daxX.Y).
+// Returns false only when sysfs says it is something else.
+bool maybe_device_dax(dev_t rdev) {
+  char link[PATH_MAX];
+  const std::string sys = "/sys/dev/char/" + std::to_string(major(rdev)) + ":" +
+                          std::to_string(minor(rdev)) + "/subsystem";
+  ssize_t n = readlink(sys.c_str(), link, sizeof(link) - 1);
+  if (n <= 0) return true;  // no sysfs: let libpmem2 judge
+  link[n] = '\0';
+  const char* base = std::strrchr(link, '/');
+  return std::strcmp(base ? base + 1 : link, "dax") == 0;
+}
+
+// pmem2 leaves its message empty for some errors; never print "path: ".
+std::string pmem2_reason(int rc) {
+  std::string m = pmem2_errormsg();
+  while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
+  if (!m.empty()) return m;
+  return rc < 0 && rc > -4096 ? strerror(-rc) : "libpmem2 error " + std::to_string(rc);
+}
+
+// A file too short to be a pool may still be a pmemfs pool cut short: say so
+// rather than call it foreign. Returns "" when block 0 holds no pmemfs magic.
+std::string describe_short_pool(int fd, const std::string& path, uint64_t size) {
+  layout::Superblock sb{};
+  if (pread(fd, &sb, sizeof(sb), 0) != static_cast<ssize_t>(sizeof(sb))) return {};
+  if (std::memcmp(sb.magic, layout::kMagic, sizeof(layout::kMagic)) != 0) return {};
+  return truncated_pool_message(path, sb.pool_size, size);
+}
+
 }  // namespace
+
+std::string truncated_pool_message(const std::string& path, uint64_t fs_size, uint64_t file_size) {
+  return path + ": holds a pmemfs filesystem of " + std::to_string(fs_size) +
+         " bytes but is only " + std::to_string(file_size) +
+         " bytes long (truncated?); restore it from a backup, or extend it back (truncate -s " +
+         std::to_string(fs_size) + ") and check it with fsck.pmemfs";
+}
+
+std::string allocate_pool_file(int fd, const std::string& path, bool created) {
+  struct stat st {};
+  if (fstat(fd, &st) != 0) return path + ": " + strerror(errno);
+  const uint64_t size = static_cast<uint64_t>(st.st_size);
+  const uint64_t allocated = std::min<uint64_t>(size, static_cast<uint64_t>(st.st_blocks) * 512);
+  if (allocated >= size) return {};
+  const uint64_t needed = size - allocated;
+  auto refusal = [&](uint64_t free) {
+    if (created)
+      return path + ": not enough space: a pool of " + bytes_text(size) +
+             " needs that much and its filesystem has " + bytes_text(free) +
+             " free; nothing was created";
+    return path + ": the pool file is sparse and its filesystem cannot fill it: " +
+           bytes_text(needed) + " of its " + bytes_text(size) + " are not allocated, " +
+           bytes_text(free) + " are free; free space there or move the pool (it is unchanged)";
+  };
+  // Ask first: a filesystem may allocate part of a request it cannot meet
+  // and keep it.
+  if (uint64_t free = free_bytes(fd); free < needed) return refusal(free);
+  // fallocate(2), not posix_fallocate: where the filesystem cannot, glibc
+  // would emulate it with a write per block, minutes for a large pool.
+  if (fallocate(fd, 0, 0, static_cast<off_t>(size)) != 0) {
+    const int e = errno;
+    if (e == ENOSPC || e == EDQUOT) return refusal(free_bytes(fd));
+    if (e == EOPNOTSUPP || e == EINVAL) {
+      spdlog::warn("{}: cannot allocate the pool file ({}); if its filesystem runs full, requests "
+                   "to the pool will fail with EIO",
+                   path, strerror(e));
+      return {};
+    }
+    return path + ": cannot allocate the pool file: " + strerror(e);
+  }
+  return {};
+}
 
 Result<std::unique_ptr<Pool>> Pool::open(const std::string& path, const PoolOpenOptions& o) {
   std::unique_ptr<Pool> pool(new Pool());
@@ -53,12 +152,18 @@ Result<std::unique_ptr<Pool>> Pool::open(const std::string& path, const PoolOpen
   if (fd < 0 && errno == ENOENT && o.create_size > 0) {
     fd = ::open(path.c_str(), flags | O_CREAT | O_EXCL, 0600);
     if (fd >= 0) {
-      if (ftruncate(fd, static_cast<off_t>(o.create_size)) != 0) {
-        int e = errno;
+      // Every byte allocated now: a store into a hole of a full filesystem
+      // would be a SIGBUS later. On failure nothing is left behind.
+      std::string why;
+      if (ftruncate(fd, static_cast<off_t>(o.create_size)) != 0)
+        why = path + ": cannot size the pool file: " + strerror(errno);
+      else
+        why = allocate_pool_file(fd, path, /*created=*/true);
+      if (!why.empty()) {
         ::close(fd);
         ::unlink(path.c_str());
-        spdlog::error("{}: cannot size the pool file: {}", path, strerror(e));
-        return err(e);
+        spdlog::error("{}", why);
+        return err(why.find("not enough space") != std::string::npos ? ENOSPC : EIO);
       }
       pool->created_ = true;
     }
@@ -76,7 +181,28 @@ Result<std::unique_ptr<Pool>> Pool::open(const std::string& path, const PoolOpen
     spdlog::error("{}: not a regular file or a DAX character device", path);
     return err(EINVAL);
   }
+  if (S_ISCHR(st.st_mode) && !maybe_device_dax(st.st_rdev)) {
+    spdlog::error("{}: a character device, but not a device DAX (/dev/daxX.Y)", path);
+    return err(ENODEV);
+  }
   PMEMFS_TRY(lock_pool(fd, path, o.lock_wait_seconds));
+  const uint64_t file_size = static_cast<uint64_t>(st.st_size);
+  if (S_ISREG(st.st_mode) && file_size < layout::kMinPoolSize) {
+    std::string why = describe_short_pool(fd, path, file_size);
+    if (why.empty())
+      why = path + ": pool is " + std::to_string(file_size) + " bytes; the minimum is " +
+            std::to_string(layout::kMinPoolSize >> 20) + " MiB";
+    spdlog::error("{}", why);
+    return err(ENOSPC);
+  }
+  // A sparse pool (an older mkfs, truncate -s, cp) gets its space now or is
+  // refused; a read-only one is only read, and reading a hole costs nothing.
+  if (S_ISREG(st.st_mode) && !o.read_only && !pool->created_) {
+    if (std::string why = allocate_pool_file(fd, path, /*created=*/false); !why.empty()) {
+      spdlog::error("{}", why);
+      return err(ENOSPC);
+    }
+  }
 
   if (o.powerfail.enabled) {
     if (!S_ISREG(st.st_mode)) {
@@ -87,18 +213,13 @@ Result<std::unique_ptr<Pool>> Pool::open(const std::string& path, const PoolOpen
       spdlog::error("{}: powerfail_sim cannot be read-only", path);
       return err(EINVAL);
     }
-    if (static_cast<uint64_t>(st.st_size) < layout::kMinPoolSize) {
-      spdlog::error("{}: pool is {} bytes; the minimum is {} MiB", path, st.st_size,
-                    layout::kMinPoolSize >> 20);
-      return err(ENOSPC);
-    }
-    pool->size_ = static_cast<uint64_t>(st.st_size);
+    pool->size_ = file_size;
     PMEMFS_TRY(pool->map_simulated(o.powerfail));
     return pool;
   }
 
-  if (pmem2_source_from_fd(&pool->source_, fd) != 0) {
-    spdlog::error("{}: {}", path, pmem2_errormsg());
+  if (int rc = pmem2_source_from_fd(&pool->source_, fd); rc != 0) {
+    spdlog::error("{}: cannot use it as a pool: {}", path, pmem2_reason(rc));
     return err(EINVAL);
   }
   size_t size = 0;
@@ -116,11 +237,12 @@ Result<std::unique_ptr<Pool>> Pool::open(const std::string& path, const PoolOpen
   int rc = pmem2_map_new(&pool->map_, cfg, pool->source_);
   pmem2_config_delete(&cfg);
   if (rc != 0) {
-    spdlog::error("{}: cannot map the pool: {}", path, pmem2_errormsg());
+    spdlog::error("{}: cannot map the pool: {}", path, pmem2_reason(rc));
     return err(rc == -ENOMEM ? ENOMEM : EINVAL);
   }
   pool->base_ = static_cast<char*>(pmem2_map_get_address(pool->map_));
   pool->size_ = pmem2_map_get_size(pool->map_);
+  pool->guard_ = bus_guard::Guard(pool->base_, pool->size_, path);
   switch (pmem2_map_get_store_granularity(pool->map_)) {
     case PMEM2_GRANULARITY_BYTE: pool->granularity_ = Granularity::kByte; break;
     case PMEM2_GRANULARITY_CACHE_LINE: pool->granularity_ = Granularity::kCacheLine; break;
@@ -165,6 +287,10 @@ Status Pool::map_simulated(const PowerFailOptions& o) {
   durable_ = static_cast<char*>(durable);
   base_ = static_cast<char*>(working);
   own_mapping_ = true;
+  // Both fault on a truncated file: the working copy where no page was
+  // copied yet, the durable image wherever a persist copies to it.
+  guard_ = bus_guard::Guard(base_, size_, path_);
+  durable_guard_ = bus_guard::Guard(durable_, size_, path_);
   // What the simulator models: a CPU cache in front of byte-addressable
   // media, made durable line by line.
   granularity_ = Granularity::kCacheLine;
@@ -180,10 +306,14 @@ Result<std::unique_ptr<Pool>> Pool::durable_view() const {
   view->size_ = size_;
   view->own_mapping_ = true;
   view->path_ = path_ + " (durable view)";
+  view->guard_ = bus_guard::Guard(view->base_, size_, view->path_);
   return view;
 }
 
 Pool::~Pool() {
+  // Before the ranges are unmapped (and their addresses reused).
+  guard_.reset();
+  durable_guard_.reset();
   if (anonymous_ || own_mapping_) {
     munmap(base_, size_);
   } else {

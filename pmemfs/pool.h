@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "pmemfs/bus_guard.h"
 #include "pmemfs/powerfail.h"
 #include "pmemfs/result.h"
 
@@ -30,6 +31,19 @@ struct PoolOpenOptions {
   PowerFailOptions powerfail;
 };
 
+// Makes every byte of the regular file fd (named path) allocated, so that
+// no store to its mapping can fail for want of space (a store to a hole of
+// a full filesystem is a SIGBUS). Asks the filesystem for the space first and
+// refuses without changing anything when it has too little. Returns "" or
+// one line saying what is wrong (bytes needed, bytes free). A filesystem
+// without fallocate(2) is accepted with a warning (logged). created: the file
+// was made for this pool just now (the message says nothing was created).
+std::string allocate_pool_file(int fd, const std::string& path, bool created);
+
+// What to say about a file that holds a pmemfs superblock for a pool of
+// fs_size bytes but is only file_size bytes long.
+std::string truncated_pool_message(const std::string& path, uint64_t fs_size, uint64_t file_size);
+
 class Pool {
  public:
   // Maps a device or file, locked against every other pmemfs process.
@@ -46,6 +60,12 @@ class Pool {
   // True when the file was created by open() (its contents are known zero).
   bool created() const { return created_; }
   const std::string& path() const { return path_; }
+
+  // True once the backing store failed under the mapping (bus_guard.h): the
+  // file was truncated, its filesystem ran out of space, or the device hit a
+  // bad block. The failing pages now read as zeros and what is stored to
+  // them is lost: nothing the pool says can be trusted any more.
+  bool failed() const { return guard_.failures() + durable_guard_.failures() > 0; }
 
   template <typename T>
   T* at(uint64_t off) const { return reinterpret_cast<T*>(base_ + off); }
@@ -86,6 +106,8 @@ class Pool {
   bool own_mapping_ = false;   // base_ is our own mmap() (sim, views), not pmem2's
   char* durable_ = nullptr;    // the file's shared mapping under powerfail_sim
   std::unique_ptr<PowerFailSim> sim_;
+  // The mapping (base_) and, under powerfail_sim, the durable one.
+  bus_guard::Guard guard_, durable_guard_;
   void (*persist_fn_)(const void*, size_t) = nullptr;
   void (*flush_fn_)(const void*, size_t) = nullptr;
   void (*drain_fn_)() = nullptr;

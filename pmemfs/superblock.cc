@@ -85,6 +85,24 @@ Result<Superblock> read_superblock(const Pool& pool) {
     spdlog::error("{}: {}", pool.path(), p);
     return err(EPROTONOSUPPORT);
   }
+  // A pool that is recognisably pmemfs is never told to be formatted again:
+  // what it holds may still be recovered.
+  const auto has_magic = [](const Superblock& s) {
+    return std::memcmp(s.magic, layout::kMagic, sizeof(s.magic)) == 0;
+  };
+  for (const Superblock* s : {&primary, &copy}) {
+    if (has_magic(*s) && s->checksum == crc32c(s, offsetof(Superblock, checksum)) &&
+        s->pool_size > pool.size()) {
+      spdlog::error("{}", truncated_pool_message(pool.path(), s->pool_size, pool.size()));
+      return err(EUCLEAN);
+    }
+  }
+  if (has_magic(primary) || has_magic(copy)) {
+    spdlog::error("{}: both pmemfs superblocks are damaged (primary: {}; copy: {}); run "
+                  "fsck.pmemfs {}, or restore the pool from a backup",
+                  pool.path(), p, c, pool.path());
+    return err(EUCLEAN);
+  }
   spdlog::error("{}: not a pmemfs pool ({}); format it with mkfs.pmemfs", pool.path(), p);
   return err(EINVAL);
 }

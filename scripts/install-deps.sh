@@ -11,8 +11,12 @@ packages=(
   g++ meson ninja-build pkg-config
   # libraries: FUSE daemon, PMDK pool mapping, logging
   libfuse3-dev libpmem2-dev libpmem-dev libspdlog-dev
+  # mkfs.pmemfs: finds existing filesystem signatures (like mkfs.ext4 does)
+  libblkid-dev
   # tests and benchmarks (Google Test, Google Benchmark, fio)
   libgtest-dev libbenchmark-dev fio
+  # tests: mkfs.ext4 makes the foreign filesystem mkfs.pmemfs must not overwrite
+  e2fsprogs
   # clang and its sanitizer/libFuzzer runtimes (fuzz targets, TSan/ASan)
   clang libclang-rt-14-dev
   # runtime: fusermount3 and /etc/fuse.conf for the daemon and mount tests

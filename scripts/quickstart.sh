@@ -4,7 +4,7 @@
 #   pmem pool file if there is none, and mounts it.
 #
 # Environment:
-#   POOL=/var/lib/pmemfs/pool.img  the pool: a regular file (created sparse) or /dev/daxX.Y
+#   POOL=/var/lib/pmemfs/pool.img  the pool: a regular file (created, allocated in full) or /dev/daxX.Y
 #   SIZE=4G                        size of a pool file created here
 #   MNT=/mnt/pmemfs                where to mount it
 #   PMEMFS_OPTS=                   extra daemon options, e.g. "-o cache=writethrough"

@@ -43,6 +43,12 @@ CheckResult check(Image& img, const std::string& source, const CheckOptions& opt
   Report rep(out, repair);
   Checker checker(img, rep, opts, out, source);
   const int code = checker.run();
+  if (img.failed()) {
+    // Whatever was found, it was found in zeros standing in for lost pages.
+    out << source << ": " << img.failure() << "; cannot check it, nothing was changed\n";
+    res.exit_code = kExitOperational;
+    return res;
+  }
   res.problems = rep.problems();
   res.unrepairable = rep.unrepairable_count();
   if (code != 0) {

@@ -15,6 +15,8 @@
 #include <memory>
 #include <string>
 
+#include "pmemfs/bus_guard.h"
+
 struct pmem2_map;
 struct pmem2_source;
 
@@ -61,6 +63,12 @@ class Image {
   void set_epoch(int e) { epoch_ = e; }
   size_t staged_pages() const { return overlay_.size(); }
 
+  // True once reading or writing the media hit a failed backing store (a
+  // SIGBUS survived, see pmemfs/bus_guard.h): what was read there is zeros,
+  // so nothing the check found can be trusted. failure() says where.
+  bool failed() const { return guard_.failures() > 0; }
+  std::string failure() const;
+
   // Writes the overlay to the media and makes it durable. Returns false with
   // *error set on failure, or when not opened writable (from_memory never is).
   bool commit(std::string* error);
@@ -81,6 +89,7 @@ class Image {
   unsigned char* media_ = nullptr;        // the same bytes when writable, else null
   uint64_t size_ = 0;
   std::map<uint64_t, Page> overlay_;  // page number -> staged content
+  bus_guard::Guard guard_;            // the mapping, when opened from a path
   int epoch_ = 0;
 };
 

@@ -5,6 +5,7 @@
 
 #include <spdlog/fmt/fmt.h>
 
+#include "pmemfs/pool.h"
 #include "tools/fsck/checker_impl.h"
 
 namespace pmemfs::fsck {
@@ -95,6 +96,13 @@ int Checker::check_superblocks() {
     rep_.unrepairable("primary superblock (block 0): " + why_primary);
     rep_.unrepairable("superblock copy (block 1): " + why_copy);
     out_ << source_ << ": no usable superblock; cannot check further\n";
+    // Cut short, not corrupt: say how to get the rest back.
+    for (const L::Superblock* s : {&primary, &copy}) {
+      if (magic_ok(*s) && checksum_ok(*s) && s->pool_size > img_.size()) {
+        out_ << truncated_pool_message(source_, s->pool_size, img_.size()) << '\n';
+        break;
+      }
+    }
     return kExitUncorrected;
   }
   data_first_ = sb_.data_off / L::kBlockSize;

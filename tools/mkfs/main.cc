@@ -11,6 +11,7 @@
 
 #include "pmemfs/filesystem.h"
 #include "pmemfs/layout.h"
+#include "signatures.h"
 #include "size.h"
 
 namespace {
@@ -20,7 +21,7 @@ constexpr const char* kUsage =
     "  -s SIZE   create SOURCE as a pool file of SIZE (e.g. 4G) if it does not exist\n"
     "  -L LABEL  filesystem label (up to 63 bytes)\n"
     "  -i BYTES  bytes of pool per inode (default 16384)\n"
-    "  -f        overwrite an existing pmemfs\n";
+    "  -f        overwrite what SOURCE holds (a pmemfs, another filesystem, a partition table)\n";
 
 int usage_error(const std::string& what) {
   std::fprintf(stderr, "mkfs.pmemfs: %s\n%s", what.c_str(), kUsage);
@@ -40,7 +41,10 @@ int main(int argc, char** argv) {
     switch (c) {
       case 's': {
         auto s = pmemfs::tools::parse_size(optarg);
-        if (!s) return usage_error(std::string("invalid size '") + optarg + "'");
+        if (!s) return usage_error(std::string("invalid size '") + optarg + "' (e.g. 4G, 512M)");
+        if (*s < pmemfs::layout::kMinPoolSize)
+          return usage_error(std::string("size '") + optarg + "' is too small: a pool needs at least " +
+                             std::to_string(pmemfs::layout::kMinPoolSize >> 20) + " MiB");
         o.size = *s;
         break;
       }
@@ -61,6 +65,25 @@ int main(int argc, char** argv) {
   }
   if (optind != argc - 1) return usage_error(optind == argc ? "missing SOURCE" : "too many arguments");
   o.source = argv[optind];
+
+  // Like mkfs.ext4: what the source holds is not overwritten unless asked.
+  std::string probe_error;
+  const std::string found = pmemfs::tools::existing_signature(o.source, &probe_error);
+  if (!probe_error.empty()) {
+    std::fprintf(stderr, "mkfs.pmemfs: %s\n", probe_error.c_str());
+    return 1;
+  }
+  if (!found.empty()) {
+    if (!o.force) {
+      std::fprintf(stderr, "mkfs.pmemfs: %s contains %s; use -f to overwrite it\n", o.source.c_str(),
+                   found.c_str());
+      return 1;
+    }
+    if (std::string e = pmemfs::tools::wipe_signatures(o.source); !e.empty()) {
+      std::fprintf(stderr, "mkfs.pmemfs: %s\n", e.c_str());
+      return 1;
+    }
+  }
 
   auto t0 = std::chrono::steady_clock::now();
   auto r = pmemfs::Filesystem::format(o);
