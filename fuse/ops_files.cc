@@ -2,6 +2,8 @@
 // from the pool mapping), durability, space and seeking.
 #include "fuse/ops_internal.h"
 
+#include "fuse/kill_privs.h"
+
 #include <sys/uio.h>
 
 #include <cstring>
@@ -106,18 +108,36 @@ void pm_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_i
   if (!replied) fuse_reply_err(req, err ? err : EIO);
 }
 
+// An O_DIRECT write bypasses the page cache, and the kernel drops the cached
+// pages of the range only before it sends the WRITE (and, for an
+// asynchronous write, never after): a buffered read served while the write
+// was in flight caches the old bytes for good. So once the data is in the
+// pool, before the reply, the kernel is told to drop the range: a page
+// cached before this point is gone, one read after it holds the new bytes.
+// Not single-threaded: the invalidation may wait for a locked page whose
+// READ only another loop thread could serve.
+void drop_cached_range_of_direct_write(OpsContext& c, fuse_ino_t ino, const fuse_file_info* fi,
+                                       off_t off, size_t n) {
+  if (c.cache == CacheMode::kNone || !(fi->flags & O_DIRECT) || n == 0 || c.single_thread || !c.se)
+    return;
+  int rc = fuse_lowlevel_notify_inval_inode(c.se, ino, off, static_cast<off_t>(n));
+  if (rc < 0 && rc != -ENOENT)  // ENOENT: the kernel holds nothing of the inode
+    spdlog::debug("write: invalidating inode {} after a direct write: {}", ino, strerror(-rc));
+}
+
 int do_write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t off,
-             size_t& written) {
+             const fuse_file_info* fi, size_t& written) {
   auto r = fs(req).write(ino, off, buf, size);
   if (!r) return r.error();
   written = *r;
+  drop_cached_range_of_direct_write(ctx(req), ino, fi, off, written);
   return 0;
 }
 
 void pm_write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t off,
-              fuse_file_info*) noexcept {
+              fuse_file_info* fi) noexcept {
   size_t n = 0;
-  int err = guarded("write", [&] { return do_write(req, ino, buf, size, off, n); });
+  int err = guarded("write", [&] { return do_write(req, ino, buf, size, off, fi, n); });
   if (err) fuse_reply_err(req, err);
   else fuse_reply_write(req, n);
 }
@@ -126,18 +146,18 @@ void pm_write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_
 // the payload is one memory buffer and goes to the library as is; a buffer
 // that is a pipe (someone enabled splice_read) is copied out first.
 void pm_write_buf(fuse_req_t req, fuse_ino_t ino, fuse_bufvec* in, off_t off,
-                  fuse_file_info*) noexcept {
+                  fuse_file_info* fi) noexcept {
   size_t n = 0;
   int err = guarded("write_buf", [&] {
     size_t size = fuse_buf_size(in);
     if (in->count == 1 && in->idx == 0 && in->off == 0 && !(in->buf[0].flags & FUSE_BUF_IS_FD))
-      return do_write(req, ino, static_cast<const char*>(in->buf[0].mem), size, off, n);
+      return do_write(req, ino, static_cast<const char*>(in->buf[0].mem), size, off, fi, n);
     std::vector<char> tmp(size);
     fuse_bufvec out = FUSE_BUFVEC_INIT(size);
     out.buf[0].mem = tmp.data();
     ssize_t got = fuse_buf_copy(&out, in, fuse_buf_copy_flags(0));
     if (got < 0) return static_cast<int>(-got);
-    return do_write(req, ino, tmp.data(), static_cast<size_t>(got), off, n);
+    return do_write(req, ino, tmp.data(), static_cast<size_t>(got), off, fi, n);
   });
   if (err) fuse_reply_err(req, err);
   else fuse_reply_write(req, n);
@@ -163,7 +183,10 @@ void pm_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len
                   fuse_file_info*) noexcept {
   int err = guarded("fallocate", [&] {
     if (off < 0 || len <= 0) return EINVAL;
-    return fs(req).fallocate(ino, mode, off, len).error();
+    if (int e = fs(req).fallocate(ino, mode, off, len).error()) return e;
+    // The kernel leaves this to the filesystem for fallocate: as a write,
+    // an unprivileged caller's change drops setuid/setgid.
+    return drop_suid_sgid_after_data_change(req, ino);
   });
   reply_status(req, err);
 }
