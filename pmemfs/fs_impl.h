@@ -73,6 +73,7 @@ class FsImpl final : public Filesystem {
   FaultContext& fault_context() { return *fc_; }
   Allocator& allocator() { return *alloc_; }
   Journal& journal_for_tests() { return *journal_; }
+  OrphanTable& orphans_for_tests() { return *orphans_; }
   Pool& pool() { return *pool_; }
 
  private:
@@ -104,6 +105,8 @@ class FsImpl final : public Filesystem {
   // Frees every xattr run into txn. REQUIRES: inode.lock exclusive.
   void free_xattrs_locked(Txn& txn, Inode& inode);
   Status finish_orphans();
+  // A version 1 pool becomes version 2 once its orphans are finished.
+  Status upgrade_format();
   Status allocate_range_locked(Inode& inode, uint64_t off, uint64_t len, uint64_t new_size);
 
   std::unique_ptr<Pool> pool_;
