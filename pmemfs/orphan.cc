@@ -145,6 +145,8 @@ Status OrphanTable::grow() {
     goal = blocks_.empty() ? 0 : blocks_.back() + 1;
   }
   Txn txn = journal_.begin();
+  // No waiting for frees under grow_mu_: the thread freeing them may need it.
+  Allocator::NoWait no_wait;
   auto run = alloc_.alloc(txn, 1, goal, 0);
   if (!run.ok()) return err(run.error());
   const uint64_t b = run->pool_block;

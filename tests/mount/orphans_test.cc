@@ -19,6 +19,8 @@
 namespace pmemfs::test {
 namespace {
 
+using Clock = std::chrono::steady_clock;
+
 // More than the 2,048 slots the orphan table had in format version 1.
 constexpr int kOrphans = 3000;
 
@@ -133,6 +135,92 @@ TEST_F(MountTest, ThousandsOfOpenUnlinkedFilesAreFreedByUnmount) {
   ASSERT_EQ(0, fs_->unmount());
   auto r = run({fsck_path(), "-n", fs_->pool()});
   EXPECT_EQ(0, r.status) << r.output;
+}
+
+// ---- space given back by unlink ----
+
+// A pool whose data area is just over 1 GiB.
+constexpr uint64_t kGiB = uint64_t{1} << 30;
+
+class SpaceTest : public MountTest {
+ protected:
+  uint64_t pool_size() const override { return kGiB + 48 * kMiB; }
+  std::string mount_options() const override { return "cache=writethrough"; }
+};
+
+// fallocate(1)'s steps: open, fallocate, close.
+int fallocate_file(const std::string& path, uint64_t len) {
+  Fd fd(open(path.c_str(), O_RDWR | O_CREAT, 0644));
+  if (fd < 0) return errno;
+  return fallocate(fd, 0, 0, static_cast<off_t>(len)) == 0 ? 0 : errno;
+}
+
+TEST_F(SpaceTest, RemovedFallocatedGigabyteIsFreeWhenUnlinkReturns) {
+  const Usage empty = usage(p(""));
+  ASSERT_GE(empty.free_blocks * empty.block_size, kGiB);
+  ASSERT_LT(empty.free_blocks * empty.block_size, 2 * kGiB);
+  for (int round = 0; round < 3; ++round) {
+    const std::string f = p("f" + std::to_string(round % 2));
+    ASSERT_EQ(0, fallocate_file(f, kGiB)) << "round " << round;
+    const auto t0 = Clock::now();
+    ASSERT_EQ(0, unlink(f.c_str()));
+    const auto unlink_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
+    // statfs right after unlink: the space is free.
+    const Usage after = usage(p(""));
+    EXPECT_EQ(empty.free_blocks, after.free_blocks) << "round " << round << ": statfs after unlink";
+    // And the next allocation gets it at once.
+    const std::string g = p("g" + std::to_string(round % 2));
+    EXPECT_EQ(0, fallocate_file(g, kGiB)) << "round " << round << ": early ENOSPC";
+    ASSERT_EQ(0, unlink(g.c_str()));
+    RecordProperty("unlink_ms_round_" + std::to_string(round), std::to_string(unlink_ms));
+    EXPECT_LT(unlink_ms, 1000) << "unlink of a 1 GiB file took " << unlink_ms << " ms";
+  }
+}
+
+// Writes 1 MiB at a time until ENOSPC; returns the bytes written.
+uint64_t fill(const std::string& path, int* fd_out) {
+  static const std::string chunk = pattern(kMiB, 11);
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  *fd_out = fd;
+  if (fd < 0) return 0;
+  uint64_t done = 0;
+  for (;;) {
+    ssize_t n = pwrite(fd, chunk.data(), chunk.size(), static_cast<off_t>(done));
+    if (n <= 0) break;
+    done += static_cast<uint64_t>(n);
+  }
+  return done;
+}
+
+class FillTest : public SpaceTest {
+ protected:
+  uint64_t pool_size() const override { return 160 * kMiB; }
+};
+
+// write-until-ENOSPC, rm, write again: the second fill never meets an early
+// ENOSPC, whether the file was closed before the unlink or after it (its
+// RELEASE then comes asynchronously, after close returned).
+TEST_F(FillTest, WriteUntilFullRemoveWriteAgainNeverGetsAnEarlyEnospc) {
+  uint64_t first = 0;
+  for (int round = 0; round < 10; ++round) {
+    const std::string f = p("fill" + std::to_string(round % 2));
+    int fd = -1;
+    const uint64_t got = fill(f, &fd);
+    ASSERT_GE(fd, 0);
+    if (round == 0) first = got;
+    // Within a few extent blocks of the first fill.
+    EXPECT_GE(got + 4 * kMiB, first) << "round " << round << ": ENOSPC after " << got
+                                     << " bytes, the first fill got " << first;
+    if (round % 2 == 0) {
+      close(fd);
+      ASSERT_EQ(0, unlink(f.c_str()));
+    } else {
+      ASSERT_EQ(0, unlink(f.c_str()));
+      close(fd);
+    }
+  }
+  EXPECT_GT(first, 64 * kMiB);
 }
 
 }  // namespace

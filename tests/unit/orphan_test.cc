@@ -1,12 +1,15 @@
 // The orphan list (pmemfs/orphan.h) and the lifetime of unlinked inodes
 // (pmemfs/fs_lifetime.cc), in process: any number of files unlinked while
-// open are listed and freed after a crash; a version 1 pool is upgraded.
+// open are listed and freed after a crash; a version 1 pool is upgraded; an
+// unlinked file's space is free when unlink (or the last release) returns,
+// and an allocation meeting ENOSPC waits for a free that is on its way.
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -22,6 +25,7 @@ namespace {
 
 constexpr uint64_t kRoot = 1;
 constexpr uint64_t kMiB = 1 << 20;
+using Clock = std::chrono::steady_clock;
 
 uint64_t free_inodes(Filesystem& fs) { return fs.statfs()->inodes_free; }
 uint64_t free_blocks(Filesystem& fs) { return fs.statfs()->blocks_free; }
@@ -141,6 +145,105 @@ TEST(OrphanList, AVersion1PoolIsUpgradedAtMount) {
   for (uint64_t i = 0; i < layout::orphan_table_inos(sb) + 3; ++i)
     open_unlinked(**recovered, "g" + std::to_string(i), 10);
   EXPECT_EQ(1u, (*recovered)->orphans_for_tests().chain_blocks());
+}
+
+// unlink of a file no handle has open frees its data at once, though the
+// kernel still holds the inode; the record goes at FORGET.
+TEST(UnlinkedSpace, DataIsFreeWhenUnlinkReturns) {
+  TempPool pool(64 * kMiB);
+  auto fs = pool.mount();
+  ASSERT_TRUE(fs);
+  auto a = fs->mknod(kRoot, "f", S_IFREG | 0644, 0, root_caller());
+  ASSERT_TRUE(a.ok());
+  const uint64_t before = free_blocks(*fs);
+  ASSERT_TRUE(fs->open(a->ino).ok());
+  const std::string data(8 * kMiB, 'd');
+  ASSERT_TRUE(fs->write(a->ino, 0, data.data(), data.size()).ok());
+  fs->release(a->ino);
+  const uint64_t inodes = free_inodes(*fs);
+  ASSERT_TRUE(fs->unlink(kRoot, "f").ok());
+  EXPECT_EQ(before, free_blocks(*fs)) << "the data waits for FORGET";
+  auto st = fs->getattr(a->ino);
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(data.size(), st->size);
+  EXPECT_EQ(ENOENT, fs->open(a->ino).error());
+  EXPECT_EQ(inodes, free_inodes(*fs));
+  fs->forget(a->ino, 1);
+  EXPECT_EQ(inodes + 1, free_inodes(*fs));
+}
+
+// Open at unlink: the data is freed by the last release, while the kernel
+// still holds the inode.
+TEST(UnlinkedSpace, DataIsFreeWhenTheLastHandleIsReleased) {
+  TempPool pool(64 * kMiB);
+  auto fs = pool.mount();
+  ASSERT_TRUE(fs);
+  const uint64_t before = free_blocks(*fs);
+  const uint64_t ino = open_unlinked(*fs, "f", 8 * kMiB);
+  ASSERT_TRUE(fs->open(ino).ok());  // a second handle (reopened through /proc/PID/fd)
+  EXPECT_LT(free_blocks(*fs) + 2048, before);
+  fs->release(ino);
+  EXPECT_LT(free_blocks(*fs) + 2048, before) << "freed while a handle is open";
+  fs->release(ino);
+  EXPECT_GE(free_blocks(*fs) + 1, before);  // the root's first slot block stays
+  fs->forget(ino, 1);
+}
+
+// Fill the pool with a file, close it "asynchronously" (its RELEASE comes
+// after the unlink, from another thread): a write meeting ENOSPC meanwhile
+// waits for that free instead of failing.
+TEST(UnlinkedSpace, AllocationWaitsForAFreeOnItsWay) {
+  TempPool pool(64 * kMiB);
+  auto fs = pool.mount();
+  ASSERT_TRUE(fs);
+  auto a = fs->mknod(kRoot, "full", S_IFREG | 0644, 0, root_caller());
+  ASSERT_TRUE(a.ok());
+  ASSERT_TRUE(fs->open(a->ino).ok());
+  const std::string chunk(kMiB, 'x');
+  uint64_t off = 0;
+  while (fs->write(a->ino, off, chunk.data(), chunk.size()).ok()) off += chunk.size();
+  ASSERT_GT(off, 16 * kMiB);
+  ASSERT_TRUE(fs->unlink(kRoot, "full").ok());  // still open: freed at release
+  auto b = fs->mknod(kRoot, "next", S_IFREG | 0644, 0, root_caller());
+  ASSERT_TRUE(b.ok());
+  std::thread releaser([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    fs->release(a->ino);
+  });
+  const auto t0 = Clock::now();
+  auto w = fs->write(b->ino, 0, chunk.data(), chunk.size());
+  const auto waited = Clock::now() - t0;
+  releaser.join();
+  EXPECT_TRUE(w.ok()) << "early ENOSPC: " << (w.ok() ? 0 : w.error());
+  EXPECT_GE(waited, std::chrono::milliseconds(40));
+  fs->forget(a->ino, 1);
+}
+
+// A file really held open after its unlink keeps its blocks: ENOSPC comes,
+// after a short wait, not never.
+TEST(UnlinkedSpace, AFileHeldOpenKeepsItsSpaceAndEnospcStillComes) {
+  TempPool pool(64 * kMiB);
+  auto fs = pool.mount();
+  ASSERT_TRUE(fs);
+  auto a = fs->mknod(kRoot, "held", S_IFREG | 0644, 0, root_caller());
+  ASSERT_TRUE(a.ok());
+  ASSERT_TRUE(fs->open(a->ino).ok());
+  const std::string chunk(kMiB, 'x');
+  uint64_t off = 0;
+  while (fs->write(a->ino, off, chunk.data(), chunk.size()).ok()) off += chunk.size();
+  ASSERT_TRUE(fs->unlink(kRoot, "held").ok());
+  auto b = fs->mknod(kRoot, "next", S_IFREG | 0644, 0, root_caller());
+  ASSERT_TRUE(b.ok());
+  const auto t0 = Clock::now();
+  auto w = fs->write(b->ino, 0, chunk.data(), chunk.size());
+  EXPECT_EQ(ENOSPC, w.ok() ? 0 : w.error());
+  EXPECT_LT(Clock::now() - t0, std::chrono::seconds(2));
+  // Later ENOSPCs do not wait again.
+  const auto t1 = Clock::now();
+  EXPECT_FALSE(fs->write(b->ino, 0, chunk.data(), chunk.size()).ok());
+  EXPECT_LT(Clock::now() - t1, std::chrono::milliseconds(100));
+  fs->release(a->ino);
+  EXPECT_TRUE(fs->write(b->ino, 0, chunk.data(), chunk.size()).ok());
 }
 
 }  // namespace
