@@ -12,6 +12,8 @@ using layout::kBlocksPerHuge;
 
 namespace {
 constexpr uint32_t kMaxShards = 8;
+// Freeing and NoWait scopes on this thread: such a thread never waits for frees.
+thread_local int freeing_here = 0;
 constexpr uint64_t kWordsPerGroup = kBlocksPerHuge / 64;
 
 // Calls fn(word index, mask) for each bitmap word that bits [index, index+n) touch.
@@ -115,6 +117,10 @@ void Allocator::release(uint64_t index, uint64_t n) {
     index += in_group;
     n -= in_group;
   }
+  // Under wait_mu_, so that a waiter between its check and its wait cannot
+  // miss it.
+  { std::lock_guard<std::mutex> g(wait_mu_); }
+  freed_.notify_all();
 }
 
 Result<Run> Allocator::alloc_in_shard(Txn& txn, Shard& s, uint32_t want, uint64_t file_block) {
@@ -143,6 +149,22 @@ Result<Run> Allocator::alloc_in_shard(Txn& txn, Shard& s, uint32_t want, uint64_
 }
 
 Result<Run> Allocator::alloc(Txn& txn, uint32_t want, uint64_t goal, uint64_t file_block) {
+  for (;;) {
+    const uint64_t before = free_blocks();
+    auto r = alloc_once(txn, want, goal, file_block);
+    if (r.ok() || r.error() != ENOSPC || !wait_for_frees(before)) return r;
+  }
+}
+
+Result<Run> Allocator::alloc_exact(Txn& txn, uint32_t n) {
+  for (;;) {
+    const uint64_t before = free_blocks();
+    auto r = alloc_exact_once(txn, n);
+    if (r.ok() || r.error() != ENOSPC || !wait_for_frees(before)) return r;
+  }
+}
+
+Result<Run> Allocator::alloc_once(Txn& txn, uint32_t want, uint64_t goal, uint64_t file_block) {
   want = std::clamp<uint32_t>(want, 1, kBlocksPerHuge);
   if (goal >= data_start_block_ && goal < data_start_block_ + data_blocks_) {
     uint64_t i = goal - data_start_block_;
@@ -164,7 +186,7 @@ Result<Run> Allocator::alloc(Txn& txn, uint32_t want, uint64_t goal, uint64_t fi
   return err(ENOSPC);
 }
 
-Result<Run> Allocator::alloc_exact(Txn& txn, uint32_t n) {
+Result<Run> Allocator::alloc_exact_once(Txn& txn, uint32_t n) {
   if (n == 0 || n > kBlocksPerHuge) return err(EINVAL);
   const uint32_t home = home_shard();
   for (uint32_t k = 0; k < shards_.size(); ++k) {
@@ -212,6 +234,75 @@ void Allocator::free(Txn& txn, uint64_t pool_block, uint64_t nblocks) {
   for_each_word(index, nblocks,
                 [&](uint64_t w, uint64_t mask) { txn.clear_bits(bitmap_off_ + w * 8, mask); });
   txn.on_commit([this, index, nblocks] { release(index, nblocks); });
+}
+
+Allocator::NoWait::NoWait() { ++freeing_here; }
+Allocator::NoWait::~NoWait() { --freeing_here; }
+
+Allocator::Freeing::Freeing(Allocator& a) : a_(a) {
+  ++freeing_here;
+  std::lock_guard<std::mutex> g(a_.wait_mu_);
+  ++a_.freeing_;
+}
+
+Allocator::Freeing::~Freeing() {
+  --freeing_here;
+  {
+    std::lock_guard<std::mutex> g(a_.wait_mu_);
+    --a_.freeing_;
+  }
+  a_.freed_.notify_all();
+}
+
+void Allocator::announce(uint64_t key, Clock::time_point deadline) {
+  std::lock_guard<std::mutex> g(wait_mu_);
+  announced_[key] = deadline;
+}
+
+void Allocator::withdraw(uint64_t key) {
+  {
+    std::lock_guard<std::mutex> g(wait_mu_);
+    if (announced_.erase(key) == 0) return;
+  }
+  freed_.notify_all();
+}
+
+bool Allocator::frees_due_locked(Clock::time_point now, Clock::time_point* until) {
+  *until = now;
+  for (auto it = announced_.begin(); it != announced_.end();) {
+    if (it->second <= now) {
+      it = announced_.erase(it);  // still open, it seems: really in use
+      continue;
+    }
+    *until = std::max(*until, it->second);
+    ++it;
+  }
+  return freeing_ > 0 || *until > now;
+}
+
+bool Allocator::wait_for_frees(uint64_t free_before) {
+  if (freeing_here > 0) return false;
+  std::unique_lock<std::mutex> g(wait_mu_);
+  for (;;) {
+    if (free_blocks() > free_before) return true;
+    Clock::time_point until;
+    if (!frees_due_locked(Clock::now(), &until)) return false;
+    if (freeing_ > 0)
+      freed_.wait(g);
+    else
+      freed_.wait_until(g, until);
+  }
+}
+
+void Allocator::settle(Clock::duration max_wait) {
+  const auto give_up = Clock::now() + max_wait;
+  std::unique_lock<std::mutex> g(wait_mu_);
+  for (;;) {
+    const auto now = Clock::now();
+    Clock::time_point until;
+    if (now >= give_up || !frees_due_locked(now, &until)) return;
+    freed_.wait_until(g, freeing_ > 0 ? give_up : std::min(until, give_up));
+  }
 }
 
 uint64_t Allocator::free_huge_extents() const {

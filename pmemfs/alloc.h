@@ -7,13 +7,24 @@
 // locks. Freed blocks return to the free lists only when the freeing Txn
 // commits (a crash before then must find them still owned); reserved blocks
 // return if the reserving Txn is dropped.
+//
+// Frees on their way: blocks of a removed file are freed by a thread of
+// their own (the one answering UNLINK, RELEASE or FORGET), which may still be
+// at it, or about to start, when another allocates. An allocation that
+// would fail with ENOSPC then waits for them rather than report a full
+// filesystem that is not: for every Freeing scope open now, and for every
+// free announce()d until its deadline (or withdraw()). statfs settles() the
+// same way, briefly.
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <set>
+#include <unordered_map>
 #include <vector>
 
 #include "pmemfs/journal.h"
@@ -43,6 +54,37 @@ class Allocator {
   Result<Run> alloc_huge(Txn& txn);
   void free(Txn& txn, uint64_t pool_block, uint64_t nblocks);
 
+  using Clock = std::chrono::steady_clock;
+  // Marks this thread as freeing blocks (of an inode being destroyed) for
+  // its lifetime: an allocation elsewhere that meets ENOSPC waits for it to
+  // end. An allocation inside a Freeing scope never waits.
+  class Freeing {
+   public:
+    explicit Freeing(Allocator& a);
+    ~Freeing();
+    Freeing(const Freeing&) = delete;
+    Freeing& operator=(const Freeing&) = delete;
+
+   private:
+    Allocator& a_;
+  };
+  // Allocations on this thread never wait for frees while it lives (code
+  // that holds a lock a freeing thread may need).
+  class NoWait {
+   public:
+    NoWait();
+    ~NoWait();
+    NoWait(const NoWait&) = delete;
+    NoWait& operator=(const NoWait&) = delete;
+  };
+  // A free of the blocks known as key (an ino) should come before deadline:
+  // allocations that meet ENOSPC wait for it until then.
+  void announce(uint64_t key, Clock::time_point deadline);
+  void withdraw(uint64_t key);
+  // Waits, up to max_wait, until no Freeing scope is open and no announced
+  // free is due. For statfs, so that it counts what unlink just freed.
+  void settle(Clock::duration max_wait);
+
   // Whether pool blocks [pool_block, pool_block + n) lie in the data area:
   // the only blocks an extent, extent block or xattr run may use.
   bool in_data_area(uint64_t pool_block, uint64_t n) const {
@@ -71,6 +113,15 @@ class Allocator {
   Run reserve(Txn& txn, uint64_t index, uint32_t n);
   void release(uint64_t index, uint64_t n);
   Result<Run> alloc_in_shard(Txn& txn, Shard& s, uint32_t want, uint64_t file_block);
+  Result<Run> alloc_once(Txn& txn, uint32_t want, uint64_t goal, uint64_t file_block);
+  Result<Run> alloc_exact_once(Txn& txn, uint32_t n);
+  // An allocation failed with ENOSPC when free_blocks() was free_before:
+  // waits while frees are on their way; true when blocks were freed since
+  // (worth trying again). False at once inside a Freeing scope.
+  bool wait_for_frees(uint64_t free_before);
+  // Whether frees are on their way, and until when to wait for announced
+  // ones (drops those past their deadline). REQUIRES wait_mu_.
+  bool frees_due_locked(Clock::time_point now, Clock::time_point* until);
 
   Pool& pool_;
   const uint64_t data_start_block_;  // absolute pool block of data index 0
@@ -81,6 +132,10 @@ class Allocator {
   std::vector<uint64_t> bits_;  // 1 = used; word w belongs to group w / 8
   std::vector<std::unique_ptr<Shard>> shards_;
   std::atomic<uint64_t> free_{0};
+  std::mutex wait_mu_;  // guards freeing_, announced_; a leaf lock
+  std::condition_variable freed_;  // blocks freed, a Freeing scope ended or a free withdrawn
+  uint32_t freeing_ = 0;            // Freeing scopes open
+  std::unordered_map<uint64_t, Clock::time_point> announced_;
 };
 
 }  // namespace pmemfs

@@ -22,6 +22,8 @@ namespace {
 constexpr size_t kChainHeaderBytes = offsetof(ExtentBlock, extents);
 // Bytes one extent change may add to a Txn (slot + bitmap words + inode).
 constexpr size_t kRemoveReserve = 8192;
+// One bit record in a Txn: its header and the u64 mask.
+constexpr size_t kBitRecordBytes = sizeof(layout::JournalRecord) + sizeof(uint64_t);
 }  // namespace
 
 Extent make_extent(uint64_t fb, uint64_t pb, uint64_t n) {
@@ -186,7 +188,16 @@ Result<bool> ExtentMap::remove(Txn& txn, uint64_t fb, uint64_t end) {
       ++it;
       continue;
     }
-    const uint64_t cut_from = std::max(fb, efb), cut_to = std::min(end, eend);
+    const uint64_t cut_from = std::max(fb, efb);
+    uint64_t cut_to = std::min(end, eend);
+    // Freeing n blocks journals about n/64 bitmap words: a huge extent is
+    // cut in as many Txns as that takes, its rest kept as a shorter extent.
+    const uint64_t words_room = (txn.room() - kRemoveReserve) / kBitRecordBytes;
+    const bool partial = (cut_to - cut_from) / 64 + 2 > words_room;
+    if (partial) {
+      if (words_room < 3) return false;
+      cut_to = cut_from + (words_room - 2) * 64;
+    }
     alloc_.free(txn, e.pool_block + (cut_from - efb), cut_to - cut_from);
     it = extents_.erase(it);
     // What is left: a head [efb, cut_from) in the old slot, and a tail
@@ -206,6 +217,7 @@ Result<bool> ExtentMap::remove(Txn& txn, uint64_t fb, uint64_t end) {
       PMEMFS_TRY(write_slot(txn, *slot, cut_to, tpb, eend - cut_to));
       it = extents_.upper_bound(cut_to);
     }
+    if (partial) return false;  // the rest of this extent in the next Txn
   }
   return true;
 }

@@ -74,6 +74,7 @@ class FsImpl final : public Filesystem {
   FaultContext& fault_context() { return *fc_; }
   Allocator& allocator() { return *alloc_; }
   Journal& journal_for_tests() { return *journal_; }
+  OrphanTable& orphans_for_tests() { return *orphans_; }
   Pool& pool() { return *pool_; }
 
  private:
@@ -85,11 +86,17 @@ class FsImpl final : public Filesystem {
   Attr attr_of(Inode& inode);
   Result<Attr> make_node(uint64_t parent, std::string_view name, mode_t mode, dev_t rdev,
                          const Caller& who, std::string_view symlink_target);
-  // Frees an unlinked inode nobody references. REQUIRES: no lock held.
-  void reclaim_if_unused(const InodeRef& inode);
+  // Frees what of an unlinked inode nothing can reach any more: its data
+  // once no handle is open, the inode once the kernel forgot it too
+  // (fs_lifetime.cc). unlinked_now: called by the unlink itself.
+  // REQUIRES: no lock held.
+  void reclaim_if_unused(const InodeRef& inode, bool unlinked_now = false);
   // Frees every block and the inode itself, in as many Txns as it takes.
   // REQUIRES: inode.lock exclusive.
   Status destroy_locked(Inode& inode);
+  // Frees the data blocks of an unlinked regular file, keeping its record.
+  // REQUIRES: inode.lock exclusive, nlink 0, no handle open.
+  Status free_data_locked(Inode& inode);
   // REQUIRES: inode.lock exclusive.
   Status truncate_locked(Inode& inode, uint64_t size);
   // Unmaps [first_block, end_block), in as many Txns as it takes; the first
@@ -116,6 +123,8 @@ class FsImpl final : public Filesystem {
   // Frees every xattr run into txn. REQUIRES: inode.lock exclusive.
   void free_xattrs_locked(Txn& txn, Inode& inode);
   Status finish_orphans();
+  // A version 1 pool becomes version 2 once its orphans are finished.
+  Status upgrade_format();
   Status allocate_range_locked(Inode& inode, uint64_t off, uint64_t len, uint64_t new_size);
 
   std::unique_ptr<Pool> pool_;

@@ -270,7 +270,7 @@ Status FsImpl::unlink(uint64_t parent, std::string_view name) {
     inodes_->write(txn, dir);
     PMEMFS_TRY(txn.commit());
   }
-  reclaim_if_unused(child);
+  reclaim_if_unused(child, true);
   return {};
 }
 

@@ -159,7 +159,7 @@ Status FsImpl::rename(uint64_t parent, std::string_view name, uint64_t new_paren
   l2 = {};
   l1 = {};
   rename_lock = {};
-  if (dst_unlinked) reclaim_if_unused(dst);
+  if (dst_unlinked) reclaim_if_unused(dst, true);
   return {};
 }
 

@@ -55,6 +55,9 @@ struct Inode {
   Mapping mapping;
   std::atomic<uint64_t> nlookup{0};  // kernel references
   std::atomic<uint64_t> nopen{0};    // open file handles
+  // Unlinked, and its data freed as no handle was open; the record waits
+  // for the kernel's FORGET. Never opened again. REQUIRES lock to change.
+  bool data_freed = false;
 
   uint32_t type() const { return rec.mode & S_IFMT; }
   bool is_dir() const { return type() == S_IFDIR; }

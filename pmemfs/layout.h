@@ -6,7 +6,10 @@
 //   block 1          Superblock (copy, identical; used when the primary is bad)
 //   block 2          StateRecord (mutable: clean flag, mount count)
 //   orphan_off       orphan_slots x u64: inos to finish at mount (unlinked
-//                    while open, or a truncate spanning several transactions)
+//                    while open, or a truncate spanning several transactions);
+//                    from format version 2 the last u64 links the table to a
+//                    chain of OrphanBlocks in the data area, so the number of
+//                    orphans has no fixed limit
 //   journal_off      journal_lanes x lane_size bytes of redo-log lanes
 //   inode_bitmap_off one bit per inode, 1 = in use
 //   inode_table_off  inode_count x InodeRecord
@@ -23,7 +26,15 @@
 
 namespace pmemfs::layout {
 
-inline constexpr uint32_t kFormatVersion = 1;
+// Format versions:
+//   1  the orphan table is orphan_slots inos and nothing more: a full table
+//      cannot list more orphans (they leak on a crash until fsck frees them).
+//   2  the orphan table's last u64 is the link to a chain of OrphanBlocks
+//      (orphan_link_off). Nothing else differs: a version 1 pool is upgraded
+//      to 2 at mount, once its orphans are finished (the last slot is then 0,
+//      which means "no chain" in version 2).
+inline constexpr uint32_t kFormatVersion = 2;
+inline constexpr uint32_t kFormatVersionOrphanChain = 2;  // first version with OrphanBlocks
 inline constexpr char kMagic[8] = {'P', 'M', 'E', 'M', 'F', 'S', '0', '1'};
 
 inline constexpr uint64_t kBlockSize = 4096;
@@ -64,12 +75,25 @@ struct Superblock {
   uint64_t data_blocks;       // number of data blocks
   int64_t mkfs_time_ns;       // when formatted
   uint64_t orphan_off;        // orphan table: orphan_slots u64 inos, 0 = free slot
-  uint64_t orphan_slots;      // entries in the orphan table
+                              // (version >= 2: the last one is the chain link)
+  uint64_t orphan_slots;      // u64 entries in the orphan table, link included
   uint8_t reserved[296];      // zero
   uint32_t checksum;          // crc32c of the bytes before this field
   uint32_t reserved1;
 };
 static_assert(sizeof(Superblock) == 512);
+
+// Version >= 2: the pool offset of the orphan chain's link (the table's last
+// u64), and the number of ino slots in the table itself.
+inline constexpr bool has_orphan_chain(const Superblock& sb) {
+  return sb.version >= kFormatVersionOrphanChain;
+}
+inline constexpr uint64_t orphan_link_off(const Superblock& sb) {
+  return sb.orphan_off + (sb.orphan_slots - 1) * sizeof(uint64_t);
+}
+inline constexpr uint64_t orphan_table_inos(const Superblock& sb) {
+  return has_orphan_chain(sb) ? sb.orphan_slots - 1 : sb.orphan_slots;
+}
 
 // Mutable filesystem state, updated through the journal.
 struct StateRecord {
@@ -97,7 +121,7 @@ static_assert(sizeof(Extent) == 24);
 inline constexpr uint32_t kInlineExtents = 5;
 
 // Inode flags.
-inline constexpr uint32_t kInodeOrphan = 1;     // listed in the orphan table
+inline constexpr uint32_t kInodeOrphan = 1;     // listed in the orphan table (or its chain)
 inline constexpr uint32_t kInodeBeyondEof = 2;  // may own (zeroed) blocks past size:
                                                 // fallocate KEEP_SIZE or 2 MiB preallocation
 
@@ -142,6 +166,23 @@ struct ExtentBlock {
   uint8_t reserved[8];
 };
 static_assert(sizeof(ExtentBlock) == kBlockSize);
+
+inline constexpr uint32_t kOrphanBlockMagic = 0x4f525048;  // "ORPH"
+inline constexpr uint32_t kOrphansPerBlock = 510;
+
+// Format version >= 2: more orphan slots, in a chain of blocks from the data
+// area starting at the orphan table's last u64 (0 = no chain). A block is
+// zeroed and persisted before the Txn that links it commits; slots change
+// one u64 at a time through the journal, as the table's do; headers change
+// (next) only when the chain grows or shrinks. The chain ends at next == 0.
+struct OrphanBlock {
+  uint32_t magic;     // kOrphanBlockMagic
+  uint32_t checksum;  // crc32c of the 16 header bytes with this field zero
+  uint64_t next;      // next OrphanBlock's pool block, 0 end
+  uint64_t inos[kOrphansPerBlock];  // 0 = free slot
+};
+static_assert(sizeof(OrphanBlock) == kBlockSize);
+static_assert(offsetof(OrphanBlock, inos) == 16);
 
 // Directory contents are fixed-size slots in the directory's data blocks,
 // 15 per block. ino == 0 marks a free slot. "." and ".." are not stored.

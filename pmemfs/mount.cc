@@ -48,7 +48,8 @@ Status FsImpl::start(bool was_clean) {
                  *replayed);
   alloc_ = std::make_unique<Allocator>(*pool_, sb_);
   inodes_ = std::make_unique<InodeTable>(*pool_, *alloc_, sb_);
-  orphans_ = std::make_unique<OrphanTable>(*pool_, sb_);
+  orphans_ = std::make_unique<OrphanTable>(*pool_, *alloc_, *journal_, sb_);
+  PMEMFS_TRY(orphans_->load());
   fc_ = std::make_unique<FaultContext>(
       FaultContext{*pool_, *journal_, *alloc_, *inodes_, counters_, hooks_});
 
@@ -69,8 +70,34 @@ Status FsImpl::start(bool was_clean) {
     return err(EUCLEAN);
   }
   PMEMFS_TRY(finish_orphans());
+  PMEMFS_TRY(orphans_->shrink());
+  PMEMFS_TRY(upgrade_format());
   mounted_ = true;
   return {};
+}
+
+Status FsImpl::upgrade_format() {
+  if (layout::has_orphan_chain(sb_)) return {};
+  // Version 1 -> 2 changes only the meaning of the orphan table's last u64:
+  // an ino there, a chain link (0: none) from version 2 on. With every
+  // orphan finished it is 0, which both versions read alike, so the
+  // superblocks can be rewritten in any order a crash may cut: the copy,
+  // then the primary, as mkfs does.
+  if (orphans_->size() != 0 || *pool_->at<uint64_t>(layout::orphan_link_off(sb_)) != 0) {
+    spdlog::warn("{}: format version {} kept: {} orphans are still listed", pool_->path(),
+                 sb_.version, orphans_->size());
+    return {};
+  }
+  layout::Superblock up = sb_;
+  up.version = layout::kFormatVersionOrphanChain;
+  seal(up);
+  pool_->memcpy_persist(pool_->at<char>(layout::kBlockSize), &up, sizeof(up));
+  pool_->memcpy_persist(pool_->base(), &up, sizeof(up));
+  spdlog::info("{}: upgraded from format version {} to {} (orphan list without a fixed size)",
+               pool_->path(), sb_.version, up.version);
+  sb_ = up;
+  orphans_ = std::make_unique<OrphanTable>(*pool_, *alloc_, *journal_, sb_);
+  return orphans_->load();
 }
 
 Status FsImpl::finish_orphans() {
@@ -113,6 +140,7 @@ Status FsImpl::unmount() {
     std::unique_lock<InodeLock> lk((*inode)->lock);
     if ((*inode)->rec.nlink == 0) PMEMFS_TRY(destroy_locked(**inode));
   }
+  PMEMFS_TRY(orphans_->shrink());
   StateRecord st;
   std::memcpy(&st, pool_->at<StateRecord>(sb_.state_off), sizeof(st));
   st.clean = 1;

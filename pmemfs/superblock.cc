@@ -53,6 +53,7 @@ std::string superblock_problem(const Superblock& sb, uint64_t pool_size) {
     return "state record outside the pool";
   if (!region_ok(sb.orphan_off, sb.orphan_slots, sizeof(uint64_t), end, pool, &end))
     return "orphan table outside the pool";
+  if (layout::has_orphan_chain(sb) && sb.orphan_slots < 2) return "orphan table without room for its link";
   if (sb.journal_lanes == 0 || sb.lane_size < layout::kBlockSize ||
       sb.lane_size % layout::kBlockSize != 0 ||
       !region_ok(sb.journal_off, sb.journal_lanes, sb.lane_size, end, pool, &end))

@@ -168,8 +168,9 @@ CaseReport run_crash_case(const CrashCase& c, const HarnessOptions& o) {
       report.error = "dry-run mount failed";
       return report;
     }
+    Status st = c.prepare ? c.prepare(**fs) : Status{};
     auto b = dump_tree(**fs, c.data_path);
-    Status st = c.op(**fs);
+    if (st.ok()) st = c.op(**fs);
     auto a = dump_tree(**fs, c.data_path);
     if (!b.ok() || !a.ok() || !st.ok()) {
       report.error = "dry run failed: op errno " + std::to_string(st.ok() ? 0 : st.error());
@@ -181,6 +182,10 @@ CaseReport run_crash_case(const CrashCase& c, const HarnessOptions& o) {
   auto fs = mount_path(pool.path, true);
   if (!fs.ok()) {
     report.error = "simulated mount failed";
+    return report;
+  }
+  if (c.prepare && !c.prepare(**fs).ok()) {
+    report.error = "prepare failed under the simulator";
     return report;
   }
   Pool& live = static_cast<FsImpl&>(**fs).pool();

@@ -28,6 +28,10 @@ struct CrashCase {
   std::function<Status(Filesystem&)> op;
   // For data operations: the path whose bytes follow the byte-wise rule.
   std::string data_path = {};
+  // Optional: runs on the mount the operation runs on, just before it, with
+  // its persist points not enumerated (state in DRAM and on media that only
+  // a live mount has, e.g. files unlinked while open). Must succeed.
+  std::function<Status(Filesystem&)> prepare = {};
 };
 
 struct HarnessOptions {

@@ -90,6 +90,19 @@ Status write_synced(Filesystem& fs, const std::string& path, uint64_t off, size_
   return fs.fsync(ino, false);
 }
 
+// Lists as many open-unlinked files as the orphan table holds.
+Status fill_orphan_table(Filesystem& fs) {
+  const auto& sb = *reinterpret_cast<const layout::Superblock*>(static_cast<FsImpl&>(fs).pool().base());
+  for (uint64_t i = 0; i < layout::orphan_table_inos(sb); ++i) {
+    const std::string name = "orphan" + std::to_string(i);
+    auto a = fs.mknod(kRoot, name, S_IFREG | 0644, 0, root());
+    if (!a.ok()) return err(a.error());
+    PMEMFS_TRY(fs.open(a->ino));
+    PMEMFS_TRY(fs.unlink(kRoot, name));
+  }
+  return {};
+}
+
 std::vector<CrashCase> metadata_cases() {
   auto d = [](Filesystem& fs) { return path_ino(fs, "/d"); };
   return {
@@ -115,6 +128,14 @@ std::vector<CrashCase> metadata_cases() {
          PMEMFS_TRY(fs.open(path_ino(fs, "/f")));
          return fs.unlink(kRoot, "f");
        }},
+      // The orphan table is full (files unlinked while open): this unlink
+      // grows the orphan chain by a block first, in a Txn of its own.
+      {"unlink-while-open-growing-the-orphan-chain", standard_tree,
+       [](Filesystem& fs) -> Status {
+         PMEMFS_TRY(fs.open(path_ino(fs, "/f")));
+         return fs.unlink(kRoot, "f");
+       },
+       "", fill_orphan_table},
       {"rmdir", standard_tree, [](Filesystem& fs) { return fs.rmdir(kRoot, "e"); }},
       {"rename-same-dir", standard_tree,
        [](Filesystem& fs) { return fs.rename(kRoot, "f", kRoot, "g", 0); }},

@@ -57,6 +57,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const bool ok =
       pool <= source_size && inside(sb.state_off, 1, sizeof(L::StateRecord), 8, pool) &&
       inside(sb.orphan_off, sb.orphan_slots, sizeof(uint64_t), 8, pool) &&
+      (!L::has_orphan_chain(sb) || sb.orphan_slots >= 2) &&  // the chain's link is in the table
       inside(sb.journal_off, sb.journal_lanes, sb.lane_size, 8, pool) && sb.lane_size % 8 == 0 &&
       sb.lane_size > sizeof(L::LaneHeader) &&
       inside(sb.inode_bitmap_off, (sb.inode_count + 63) / 64, words, 8, pool) &&

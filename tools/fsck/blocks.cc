@@ -20,6 +20,7 @@ const char* claim_kind_name(ClaimKind k) {
     case ClaimKind::kData: return "data";
     case ClaimKind::kExtentBlock: return "extent block";
     case ClaimKind::kXattr: return "xattr";
+    case ClaimKind::kOrphanBlock: return "orphan block";
   }
   return "?";
 }
@@ -63,10 +64,13 @@ void Checker::resolve_double_claims() {
     for (size_t k = 0; k < claims_.size(); ++k) {
       const Claim& c = claims_[k];
       if (!(c.block < first + n && first < c.block + c.n)) continue;
-      owners += fmt::format("{}inode {} ({})", owners.empty() ? "" : ", ", c.ino, claim_kind_name(c.kind));
+      if (c.kind == ClaimKind::kOrphanBlock)
+        owners += fmt::format("{}the orphan chain", owners.empty() ? "" : ", ");
+      else
+        owners += fmt::format("{}inode {} ({})", owners.empty() ? "" : ", ", c.ino, claim_kind_name(c.kind));
       on_run.push_back(k);
-      const InodeInfo& in = inodes_.at(c.ino);
-      clearable = clearable && c.kind == ClaimKind::kData && in.live() && (in.rec.mode & S_IFMT) == S_IFREG;
+      clearable = clearable && c.kind == ClaimKind::kData && inodes_.at(c.ino).live() &&
+                  (inodes_.at(c.ino).rec.mode & S_IFMT) == S_IFREG;
     }
     const std::string line = fmt::format("{}: claimed more than once: {}", blocks_str(first, n), owners);
     if (!clearable) {

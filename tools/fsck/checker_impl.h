@@ -52,7 +52,8 @@ class BlockBits {
   std::vector<uint64_t> words_;
 };
 
-enum class ClaimKind : uint8_t { kData, kExtentBlock, kXattr };
+// kOrphanBlock: a block of the orphan chain (Claim::ino 0: no inode owns it).
+enum class ClaimKind : uint8_t { kData, kExtentBlock, kXattr, kOrphanBlock };
 const char* claim_kind_name(ClaimKind k);
 
 // A run of data blocks an inode's metadata says it owns.
@@ -80,7 +81,7 @@ struct InodeInfo {
   uint32_t links = 0;              // entries naming it in directories reached from root
   uint32_t subdirs = 0;            // directories: entries in it naming directories
   uint64_t first_dir = 0;          // directory holding the first entry naming it
-  bool on_orphan_list = false;     // named by the orphan table
+  bool on_orphan_list = false;     // named by the orphan table or its chain
   bool traversed = false;          // directories: queued for the tree walk
 
   bool live() const { return state == State::kLive; }
@@ -148,6 +149,8 @@ class Checker {
   void check_dirent(InodeInfo& dir, uint64_t pblock, uint32_t slot,
                     std::unordered_set<std::string>& names, std::deque<uint64_t>& queue);
   void check_orphan_table();
+  // One slot (a u64 ino, 0 free) of the orphan table or chain, at off.
+  void check_orphan_slot(uint64_t off, const std::string& where, std::unordered_set<uint64_t>& seen);
   void check_inode_links();
   void check_size_rules(const InodeInfo& in);
   // blocks.cc

@@ -46,6 +46,15 @@ inline uint32_t expected_checksum(const L::DirentSlot& r) {
   return crc32c(&c, sizeof(c));
 }
 
+// An OrphanBlock's checksum covers its 16 header bytes only (the slots
+// change one by one), taken with the checksum field zero.
+inline uint32_t orphan_block_checksum(const L::OrphanBlock& r) {
+  unsigned char h[offsetof(L::OrphanBlock, inos)];
+  std::memcpy(h, &r, sizeof(h));
+  std::memset(h + offsetof(L::OrphanBlock, checksum), 0, sizeof(r.checksum));
+  return crc32c(h, sizeof(h));
+}
+
 template <typename T>
 bool checksum_ok(const T& r) {
   return r.checksum == expected_checksum(r);

@@ -27,7 +27,8 @@ bool region_ok(uint64_t off, uint64_t len, uint64_t prev_end, uint64_t pool, uin
 std::string superblock_problem(const L::Superblock& s, uint64_t source_size) {
   if (!magic_ok(s)) return "no pmemfs magic";
   if (!checksum_ok(s)) return "bad checksum";
-  if (s.version != L::kFormatVersion) return fmt::format("unknown format version {}", s.version);
+  // Version 1 differs only in the orphan table's last u64 (layout.h).
+  if (s.version < 1 || s.version > L::kFormatVersion) return fmt::format("unknown format version {}", s.version);
   if (s.block_size != L::kBlockSize) return fmt::format("block size {} is not {}", s.block_size, L::kBlockSize);
   const uint64_t pool = s.pool_size;
   if (pool < L::kMinPoolSize || pool % L::kBlockSize != 0)
@@ -40,6 +41,8 @@ std::string superblock_problem(const L::Superblock& s, uint64_t source_size) {
   if (s.orphan_slots > pool / sizeof(uint64_t) ||
       !region_ok(s.orphan_off, s.orphan_slots * sizeof(uint64_t), end, pool, &end))
     return fmt::format("invalid orphan table ({} slots at {})", s.orphan_slots, s.orphan_off);
+  if (L::has_orphan_chain(s) && s.orphan_slots < 2)
+    return fmt::format("orphan table of {} slots has no room for its link", s.orphan_slots);
   if (s.journal_lanes == 0 || s.lane_size < L::kBlockSize || s.lane_size % L::kBlockSize != 0 ||
       s.lane_size > pool || s.journal_lanes > pool / s.lane_size ||
       !region_ok(s.journal_off, s.journal_lanes * s.lane_size, end, pool, &end))

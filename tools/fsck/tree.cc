@@ -138,30 +138,80 @@ void Checker::check_dirent(InodeInfo& dir, uint64_t pblock, uint32_t slot,
 
 void Checker::check_orphan_table() {
   std::unordered_set<uint64_t> seen;
-  for (uint64_t slot = 0; slot < sb_.orphan_slots; ++slot) {
-    const uint64_t off = sb_.orphan_off + slot * sizeof(uint64_t);
+  for (uint64_t slot = 0; slot < L::orphan_table_inos(sb_); ++slot)
+    check_orphan_slot(sb_.orphan_off + slot * sizeof(uint64_t), fmt::format("orphan table slot {}", slot),
+                      seen);
+  if (!L::has_orphan_chain(sb_)) return;
+  // Version 2: the chain of OrphanBlocks from the table's last u64. A bad
+  // link ends the chain there; the orphans listed past it are then freed
+  // like any unlinked inode no list names (check_inode_links).
+  std::unordered_set<uint64_t> blocks;
+  uint64_t link_off = L::orphan_link_off(sb_);
+  std::string link_name = "the orphan table's link";
+  for (uint64_t p = img_.get<uint64_t>(link_off); p != 0;) {
+    std::string bad;
+    const auto blk = in_data(p, 1) ? img_.get<L::OrphanBlock>(p * L::kBlockSize) : L::OrphanBlock{};
+    if (!in_data(p, 1))
+      bad = "outside the data area";
+    else if (!blocks.insert(p).second)
+      bad = "where the chain was already";
+    else if (blk.magic != L::kOrphanBlockMagic)
+      bad = "which has a bad magic";
+    else if (blk.checksum != orphan_block_checksum(blk))
+      bad = "which has a bad checksum";
+    if (!bad.empty()) {
+      const uint64_t at = link_off;
+      const bool in_table = at == L::orphan_link_off(sb_);
+      rep_.repairable(fmt::format("orphan chain: {} leads to block {}, {}; ending the chain there", link_name,
+                                  p, bad),
+                      [at, in_table](Image& img) {
+                        if (in_table) {
+                          img.put(at, uint64_t{0});
+                          return;
+                        }
+                        // at is the next field of a chain block: reseal its header.
+                        const uint64_t blk_off = at - offsetof(L::OrphanBlock, next);
+                        auto b = img.get<L::OrphanBlock>(blk_off);
+                        b.next = 0;
+                        b.checksum = orphan_block_checksum(b);
+                        img.put(blk_off, b);
+                      });
+      return;
+    }
+    claim(p, 1, 0, ClaimKind::kOrphanBlock);
+    for (uint64_t j = 0; j < L::kOrphansPerBlock; ++j)
+      check_orphan_slot(p * L::kBlockSize + offsetof(L::OrphanBlock, inos) + j * sizeof(uint64_t),
+                        fmt::format("orphan block {} slot {}", p, j), seen);
+    link_off = p * L::kBlockSize + offsetof(L::OrphanBlock, next);
+    link_name = fmt::format("orphan block {}", p);
+    p = blk.next;
+  }
+}
+
+void Checker::check_orphan_slot(uint64_t off, const std::string& where,
+                                std::unordered_set<uint64_t>& seen) {
+  {
     const auto ino = img_.get<uint64_t>(off);
-    if (ino == 0) continue;
+    if (ino == 0) return;
     auto clear_slot = [off](Image& img) { img.put(off, uint64_t{0}); };
-    const std::string where = fmt::format("orphan table slot {}", slot);
     if (ino > sb_.inode_count) {
       rep_.repairable(fmt::format("{}: inode {} is beyond the inode table; clearing the slot", where, ino),
                       clear_slot);
-      continue;
+      return;
     }
     if (!seen.insert(ino).second) {
       rep_.repairable(fmt::format("{}: inode {} is listed twice; clearing the slot", where, ino), clear_slot);
-      continue;
+      return;
     }
     InodeInfo& in = load(ino);
-    if (in.state == InodeInfo::State::kDamaged) continue;  // reported
+    if (in.state == InodeInfo::State::kDamaged) return;  // reported
     if (in.state == InodeInfo::State::kCleared) {
       rep_.repairable(fmt::format("{}: inode {} is cleared; clearing the slot", where, ino), clear_slot);
-      continue;
+      return;
     }
     if (!in.live()) {
       rep_.repairable(fmt::format("{}: inode {} is free; clearing the slot", where, ino), clear_slot);
-      continue;
+      return;
     }
     in.on_orphan_list = true;
     if (!in.flagged_orphan()) {
