@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <mutex>
+#include <utility>
 #include <vector>
 
 #include "pmemfs/alloc.h"
@@ -126,6 +127,10 @@ class FsImpl final : public Filesystem {
   // A version 1 pool becomes version 2 once its orphans are finished.
   Status upgrade_format();
   Status allocate_range_locked(Inode& inode, uint64_t off, uint64_t len, uint64_t new_size);
+  // The holes of [off, end) (bytes) as [first, end) file block ranges.
+  // REQUIRES: inode.lock held.
+  std::vector<std::pair<uint64_t, uint64_t>> holes_in(const Inode& inode, uint64_t off,
+                                                      uint64_t end) const;
 
   std::unique_ptr<Pool> pool_;
   layout::Superblock sb_;

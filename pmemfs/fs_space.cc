@@ -10,6 +10,25 @@
 namespace pmemfs {
 
 using layout::kBlockSize;
+constexpr uint64_t kHugeSize = layout::kBlocksPerHuge * kBlockSize;
+
+std::vector<std::pair<uint64_t, uint64_t>> FsImpl::holes_in(const Inode& f, uint64_t off,
+                                                             uint64_t end) const {
+  std::vector<std::pair<uint64_t, uint64_t>> holes;
+  uint64_t fb = off / kBlockSize;
+  const uint64_t end_block = (end + kBlockSize - 1) / kBlockSize;
+  while (fb < end_block) {
+    if (auto m = f.extents.find(fb)) {
+      fb = m->file_block + m->nblocks;
+      continue;
+    }
+    const auto n = f.extents.next(fb);
+    const uint64_t hole_end = n ? std::min(end_block, n->file_block) : end_block;
+    holes.emplace_back(fb, hole_end);
+    fb = hole_end;
+  }
+  return holes;
+}
 
 Status FsImpl::allocate_range_locked(Inode& f, uint64_t off, uint64_t len, uint64_t new_size) {
   uint64_t page = off / kBlockSize;
@@ -60,7 +79,17 @@ Status FsImpl::fallocate(uint64_t ino, int mode, uint64_t off, uint64_t len) {
   if (mode & FALLOC_FL_ZERO_RANGE) {
     zero_mapped_locked(f, off, len);
   } else {
-    PMEMFS_TRY(allocate_range_locked(f, off, len, new_size));
+    // Each extent commits on its own, so a failure part way (ENOSPC) would
+    // leave what was allocated so far in use: it is given back, and the
+    // call fails with nothing changed. The holes are taken down to whole
+    // 2 MiB ranges, which a PMD allocation may fill beyond [off, off+len).
+    const auto holes = holes_in(f, off / kHugeSize * kHugeSize,
+                                (off + len + kHugeSize - 1) / kHugeSize * kHugeSize);
+    Status s = allocate_range_locked(f, off, len, new_size);
+    if (!s.ok()) {
+      for (const auto& [first, end] : holes) PMEMFS_TRY(unmap_locked(f, first, end, journal_->begin()));
+      return s;
+    }
   }
   Txn txn = journal_->begin();
   if (new_size != f.rec.size || (mode & FALLOC_FL_ZERO_RANGE)) f.rec.mtime_ns = now;

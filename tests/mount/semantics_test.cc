@@ -3,10 +3,12 @@
 #include <linux/aio_abi.h>
 #include <linux/falloc.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 
 #include <cstring>
 #include <string>
+#include <utility>
 
 #include "tests/mount/test_util.h"
 
@@ -83,6 +85,68 @@ const FallocCase kFallocCases[] = {
 };
 INSTANTIATE_TEST_SUITE_P(Fallocate, KillPrivsTest, ::testing::ValuesIn(kFallocCases),
                          [](const ::testing::TestParamInfo<FallocCase>& i) { return i.param.name; });
+
+// ---- a failed fallocate changes nothing ----------------------------------
+
+class FailedFallocateTest : public MountTest {
+ protected:
+  uint64_t pool_size() const override { return 64 * kMiB; }
+  uint64_t free_blocks() {
+    struct statvfs sv {};
+    return statvfs(fs_->mnt().c_str(), &sv) == 0 ? sv.f_bfree : 0;
+  }
+  void expect_clean_fsck() {
+    ASSERT_EQ(0, fs_->unmount()) << fs_->daemon_log();
+    auto r = run({fsck_path(), "-n", fs_->pool()});
+    EXPECT_EQ(0, r.status) << r.output;
+  }
+};
+
+// ext4 and XFS may keep what a failed fallocate allocated; pmemfs promises
+// more (pmemfs.8): an fallocate that fails with ENOSPC leaves the space and
+// the file as they were.
+TEST_F(FailedFallocateTest, ENOSPCGivesBackEverythingItAllocated) {
+  ASSERT_EQ(0, write_file(p("keep"), pattern(20 * kMiB, 5)));
+  const uint64_t before = free_blocks();
+  Fd fd(open(p("new").c_str(), O_RDWR | O_CREAT, 0644));
+  ASSERT_GE(fd, 0);
+  errno = 0;
+  EXPECT_EQ(-1, fallocate(fd, 0, 0, off_t{200} * static_cast<off_t>(kMiB)));
+  EXPECT_EQ(ENOSPC, errno);
+  EXPECT_EQ(before, free_blocks()) << "a failed fallocate kept blocks";
+  struct stat st {};
+  ASSERT_EQ(0, fstat(fd, &st));
+  EXPECT_EQ(0, st.st_size);
+  EXPECT_EQ(0, st.st_blocks);
+  // And the space is usable: a fallocate that fits succeeds.
+  EXPECT_EQ(0, fallocate(fd, 0, 0, off_t{8} * static_cast<off_t>(kMiB))) << strerror(errno);
+  close(std::exchange(fd.fd, -1));
+  EXPECT_TRUE(read_file(p("keep")) == pattern(20 * kMiB, 5));
+  expect_clean_fsck();
+}
+
+TEST_F(FailedFallocateTest, ENOSPCWithKeepSizeLeavesDataAndHolesAsTheyWere) {
+  const std::string head = pattern(kMiB, 6), mid = pattern(kMiB, 7);
+  Fd fd(open(p("sparse").c_str(), O_RDWR | O_CREAT, 0644));
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(static_cast<ssize_t>(kMiB), pwrite(fd, head.data(), kMiB, 0));
+  ASSERT_EQ(static_cast<ssize_t>(kMiB), pwrite(fd, mid.data(), kMiB, 10 * kMiB));
+  ASSERT_EQ(0, ftruncate(fd, 40 * kMiB));
+  const uint64_t before = free_blocks();
+  errno = 0;
+  EXPECT_EQ(-1, fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, off_t{200} * static_cast<off_t>(kMiB)));
+  EXPECT_EQ(ENOSPC, errno);
+  EXPECT_EQ(before, free_blocks()) << "a failed fallocate kept blocks";
+  EXPECT_EQ(static_cast<off_t>(kMiB), lseek(fd, kMiB, SEEK_HOLE)) << "the hole after the head is gone";
+  close(std::exchange(fd.fd, -1));
+  const std::string got = read_file(p("sparse"));
+  ASSERT_EQ(40 * kMiB, got.size());
+  EXPECT_TRUE(got.compare(0, kMiB, head) == 0);
+  EXPECT_TRUE(got.compare(10 * kMiB, kMiB, mid) == 0);
+  EXPECT_EQ(10 * kMiB, got.find_first_not_of('\0', kMiB));
+  EXPECT_EQ(std::string::npos, got.find_first_not_of('\0', 11 * kMiB));
+  expect_clean_fsck();
+}
 
 // ---- asynchronous direct writes and the page cache ------------------------
 
