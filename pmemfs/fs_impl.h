@@ -61,7 +61,7 @@ class FsImpl final : public Filesystem {
   Status setxattr(uint64_t ino, std::string_view name, std::string_view value,
                   int flags) override;
   Result<std::string> getxattr(uint64_t ino, std::string_view name) override;
-  Result<std::vector<std::string>> listxattr(uint64_t ino) override;
+  Result<std::vector<std::string>> listxattr(uint64_t ino, const Caller& who) override;
   Status removexattr(uint64_t ino, std::string_view name) override;
   Result<StatFs> statfs() override;
   Stats stats() const override;

@@ -226,7 +226,7 @@ TEST(Filesystem, Xattrs) {
   auto fs = pool.mount();
   ASSERT_TRUE(fs);
   Attr f = mkfile(*fs, kRoot, "f");
-  EXPECT_TRUE(fs->listxattr(f.ino)->empty());
+  EXPECT_TRUE(fs->listxattr(f.ino, root_caller())->empty());
   EXPECT_EQ(fs->getxattr(f.ino, "user.none").error(), ENODATA);
   ASSERT_TRUE(fs->setxattr(f.ino, "user.a", "alpha", 0).ok());
   ASSERT_TRUE(fs->setxattr(f.ino, "user.b", "beta", 0).ok());
@@ -235,7 +235,7 @@ TEST(Filesystem, Xattrs) {
   EXPECT_EQ(*fs->getxattr(f.ino, "user.a"), "alpha");
   EXPECT_EQ(*fs->getxattr(f.ino, "trusted.c"), std::string("with\0nul", 8));
   EXPECT_EQ(*fs->getxattr(f.ino, "security.d"), "");
-  auto l = *fs->listxattr(f.ino);
+  auto l = *fs->listxattr(f.ino, root_caller());
   EXPECT_EQ(std::set<std::string>(l.begin(), l.end()),
             (std::set<std::string>{"user.a", "user.b", "trusted.c", "security.d"}));
   EXPECT_EQ(l.size(), 4u);
@@ -248,7 +248,7 @@ TEST(Filesystem, Xattrs) {
   for (const char* name : {"user.new", "user.b", "user.a", "security.d"}) {
     ASSERT_TRUE(fs->setxattr(f.ino, name, std::string("replaced-") + name, XATTR_REPLACE).ok());
     EXPECT_EQ(*fs->getxattr(f.ino, name), std::string("replaced-") + name);
-    EXPECT_EQ(fs->listxattr(f.ino)->size(), 5u);
+    EXPECT_EQ(fs->listxattr(f.ino, root_caller())->size(), 5u);
   }
   ASSERT_TRUE(fs->setxattr(f.ino, "user.b", "plain set replaces", 0).ok());
   EXPECT_EQ(*fs->getxattr(f.ino, "user.b"), "plain set replaces");
@@ -275,14 +275,14 @@ TEST(Filesystem, Xattrs) {
   EXPECT_EQ(fs->removexattr(f.ino, "user.a").error(), ENODATA);
   EXPECT_EQ(fs->getxattr(f.ino, "user.a").error(), ENODATA);
   EXPECT_EQ(*fs->getxattr(f.ino, "user.b"), "plain set replaces");
-  EXPECT_EQ(fs->listxattr(f.ino)->size(), 6u);
+  EXPECT_EQ(fs->listxattr(f.ino, root_caller())->size(), 6u);
   auto ctime_before = fs->getattr(f.ino)->ctime;
   tick();
   ASSERT_TRUE(fs->removexattr(f.ino, "user.big").ok());
   EXPECT_TRUE(later(fs->getattr(f.ino)->ctime, ctime_before));
-  const auto left = *fs->listxattr(f.ino);
+  const auto left = *fs->listxattr(f.ino, root_caller());
   for (const auto& n : left) ASSERT_TRUE(fs->removexattr(f.ino, n).ok());
-  EXPECT_TRUE(fs->listxattr(f.ino)->empty());
+  EXPECT_TRUE(fs->listxattr(f.ino, root_caller())->empty());
 
   // Directories and symlinks carry xattrs too; xattr blocks are freed.
   Attr d = mkdir_(*fs, kRoot, "d");
@@ -296,6 +296,25 @@ TEST(Filesystem, Xattrs) {
   ASSERT_TRUE(fs->unlink(kRoot, "g").ok());
   fs->forget(g.ino, 1);
   EXPECT_EQ(free_blocks(*fs), before);
+}
+
+TEST(Filesystem, TrustedXattrNamesListedOnlyWithCapSysAdmin) {
+  TempPool pool(64 << 20);
+  auto fs = pool.mount();
+  ASSERT_TRUE(fs);
+  Attr f = mkfile(*fs, kRoot, "f");
+  ASSERT_TRUE(fs->setxattr(f.ino, "trusted.t", "1", 0).ok());
+  ASSERT_TRUE(fs->setxattr(f.ino, "user.u", "2", 0).ok());
+  ASSERT_TRUE(fs->setxattr(f.ino, "security.s", "3", 0).ok());
+  auto all = *fs->listxattr(f.ino, root_caller());
+  EXPECT_EQ(std::set<std::string>(all.begin(), all.end()),
+            (std::set<std::string>{"trusted.t", "user.u", "security.s"}));
+  for (Caller who : {Caller{1000, 1000, 022}, Caller{0, 0, 022, /*cap_sys_admin=*/false}}) {
+    auto seen = *fs->listxattr(f.ino, who);
+    EXPECT_EQ(std::set<std::string>(seen.begin(), seen.end()),
+              (std::set<std::string>{"user.u", "security.s"}))
+        << "uid " << who.uid;
+  }
 }
 
 }  // namespace

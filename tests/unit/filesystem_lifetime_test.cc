@@ -107,7 +107,7 @@ Snapshot snap(Filesystem& fs, const Attr& a) {
   s.a = a;
   if (S_ISREG(a.mode)) s.content_hash = std::hash<std::string>{}(get(fs, a.ino, 0, a.size));
   if (S_ISLNK(a.mode)) s.link = *fs.readlink(a.ino);
-  auto names = fs.listxattr(a.ino);
+  auto names = fs.listxattr(a.ino, root_caller());
   EXPECT_TRUE(names.ok());
   for (const auto& n : *names) s.xattrs[n] = *fs.getxattr(a.ino, n);
   return s;
