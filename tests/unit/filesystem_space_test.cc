@@ -423,5 +423,66 @@ TEST(Filesystem, OverwriteTimesSurviveForget) {
   EXPECT_TRUE(same(remounted->mtime, written->mtime));
 }
 
+// Past the inode's five extents, a file's extents live in extent blocks. When
+// extents go (truncate, punch), blocks left without any are freed and unlinked
+// from the chain in the same transaction; extents added later go into the
+// blocks that remain, and the next mount reads the same chain back.
+TEST(Filesystem, ExtentBlocksAreFreedWhenTheirExtentsGo) {
+  TempPool pool(128 << 20);
+  constexpr uint64_t kN = 1024;  // one-block extents, a one-block hole after each
+  uint64_t ino = 0, empty = 0;
+  auto fragment = [&](Filesystem& fs) {
+    put(fs, ino, 0, std::string(kN * 8192, 'x'));
+    for (uint64_t i = 0; i < kN; ++i)
+      ASSERT_TRUE(fs.fallocate(ino, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, i * 8192 + 4096, 4096)
+                      .ok());
+  };
+  auto blocks = [&](Filesystem& fs) { return fs.getattr(ino)->blocks / 8; };
+  auto truncate = [&](Filesystem& fs, uint64_t size) {
+    SetAttr s;
+    s.valid = SetAttr::kSize;
+    s.size = size;
+    ASSERT_TRUE(fs.setattr(ino, s).ok());
+  };
+  {
+    auto fs = pool.mount();
+    ASSERT_TRUE(fs);
+    ino = mkfile(*fs, kRoot, "f").ino;
+    empty = free_blocks(*fs);
+    fragment(*fs);
+    const uint64_t chain = (kN - 5 + 168) / 169;  // 7
+    EXPECT_EQ(blocks(*fs), kN + chain);
+    EXPECT_EQ(free_blocks(*fs), empty - kN - chain);
+    truncate(*fs, 0);
+    EXPECT_EQ(blocks(*fs), 0u);
+    EXPECT_EQ(free_blocks(*fs), empty);
+
+    // Punch extents 100..699: extent blocks 1 to 3 of 7 hold none of the rest.
+    fragment(*fs);
+    ASSERT_TRUE(fs->fallocate(ino, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 100 * 8192,
+                              600 * 8192).ok());
+    EXPECT_EQ(blocks(*fs), kN - 600 + 4);
+    EXPECT_EQ(free_blocks(*fs), empty - (kN - 600 + 4));
+    // New extents (single blocks: their 2 MiB range is no hole) fill the free
+    // slots of the blocks that are left.
+    for (uint64_t i = 100; i < 256; ++i) put(*fs, ino, i * 8192, "y");
+    EXPECT_EQ(blocks(*fs), kN - 600 + 156 + 4);
+    fs->forget(ino, 1);
+  }
+  auto fs = pool.mount();
+  ASSERT_TRUE(fs);
+  EXPECT_EQ(blocks(*fs), kN - 600 + 156 + 4);
+  const std::string data = all(*fs, ino);
+  ASSERT_EQ(data.size(), kN * 8192);
+  for (uint64_t i = 0; i < kN; ++i) {
+    const char want = i >= 100 && i < 256 ? 'y' : i >= 256 && i < 700 ? '\0' : 'x';
+    ASSERT_EQ(data[i * 8192], want) << "extent " << i;
+    ASSERT_EQ(data[i * 8192 + 4096], '\0') << "hole after extent " << i;
+  }
+  truncate(*fs, 0);
+  EXPECT_EQ(blocks(*fs), 0u);
+  EXPECT_EQ(free_blocks(*fs), empty);
+}
+
 }  // namespace
 }  // namespace pmemfs::test
