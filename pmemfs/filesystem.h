@@ -175,7 +175,13 @@ class Filesystem {
 
   virtual Result<StatFs> statfs() = 0;
   virtual Stats stats() const = 0;
-  virtual Result<std::vector<ExtentInfo>> map(uint64_t ino) = 0;
+  // The file's extents as the fault path maps them (2 MiB pieces and runs of
+  // 4 KiB blocks, neighbours contiguous in file and pool merged), from the
+  // one that holds or follows byte from_offset, at most max_entries. Each
+  // entry is whole, so the next page starts at the last one's end.
+  virtual Result<std::vector<ExtentInfo>> map(uint64_t ino, uint64_t from_offset,
+                                              size_t max_entries) = 0;
+  Result<std::vector<ExtentInfo>> map(uint64_t ino) { return map(ino, 0, SIZE_MAX); }
 };
 
 }  // namespace pmemfs

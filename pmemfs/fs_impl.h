@@ -65,7 +65,9 @@ class FsImpl final : public Filesystem {
   Status removexattr(uint64_t ino, std::string_view name) override;
   Result<StatFs> statfs() override;
   Stats stats() const override;
-  Result<std::vector<ExtentInfo>> map(uint64_t ino) override;
+  using Filesystem::map;
+  Result<std::vector<ExtentInfo>> map(uint64_t ino, uint64_t from_offset,
+                                      size_t max_entries) override;
 
   FaultTestHooks& test_hooks() { return hooks_; }
   // Seams for the in-process fault-path benchmarks.

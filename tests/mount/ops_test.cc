@@ -540,6 +540,45 @@ void write_fragmented(const std::string& path, int extents) {
   ASSERT_EQ(0, fsync(fd));
 }
 
+// A map larger than one xattr value (64 KiB, about 800 extents) comes in pages.
+TEST_F(OpsTest, CtlMapShowsEveryExtentOfAHeavilyFragmentedFile) {
+  constexpr int kExtents = 5120;
+  const std::string f = p("frag");
+  write_fragmented(f, kExtents);
+  auto r = run({ctl_path(), "map", f, "--json"});
+  ASSERT_EQ(0, r.status) << r.output.substr(0, 300);
+  const std::string& json = r.output;
+  ASSERT_EQ("[{", json.substr(0, 2)) << json.substr(0, 300);
+  ASSERT_EQ("}]\n", json.substr(json.size() - 3)) << json.substr(json.size() - 300);
+  // Every extent once, in file order, as one JSON array.
+  size_t pos = 0;
+  int seen = 0;
+  for (; (pos = json.find("{\"file_offset\":", pos)) != std::string::npos; ++seen) {
+    pos += 15;
+    ASSERT_EQ(std::to_string(uint64_t{8192} * seen) + ",\"length\":4096,",
+              json.substr(pos, json.find("\"pool_offset\"", pos) - pos))
+        << "entry " << seen;
+  }
+  EXPECT_EQ(kExtents, seen);
+  EXPECT_EQ(std::string::npos, json.find("}{")) << "pages joined without a comma";
+  EXPECT_EQ(std::string::npos, json.find("]["));
+
+  r = run({ctl_path(), "map", f});
+  ASSERT_EQ(0, r.status) << r.output.substr(0, 300);
+  size_t lines = 0;
+  for (char c : r.output) lines += c == '\n';
+  EXPECT_EQ(kExtents + 2u, lines);  // header, one line per extent, total
+  EXPECT_NE(std::string::npos,
+            r.output.find(std::to_string(uint64_t{4096} * kExtents) + " bytes mapped, 0.0% in 2 MiB"))
+      << r.output.substr(r.output.size() - 200);
+
+  // The pages are control attributes too: not listed, not writable.
+  char buf[16];
+  EXPECT_EQ(0, listxattr(f.c_str(), buf, sizeof buf));
+  EXPECT_ERRNO(setxattr(f.c_str(), "user.pmemfs.map.0", "x", 1, 0), EPERM);
+  EXPECT_ERRNO(removexattr(f.c_str(), "user.pmemfs.map.0"), EPERM);
+}
+
 // Waits for statfs's free blocks to reach want (frees may complete just after
 // the call that made them returns); returns the last count seen.
 uint64_t wait_free_blocks(const std::string& mnt, uint64_t want) {

@@ -152,5 +152,47 @@ TEST(Filesystem, LargeFile) {
   EXPECT_TRUE(any_huge);
 }
 
+// The map in pages (as user.pmemfs.map.OFFSET serves it), each continuing at
+// the end of the last one's last entry, is the whole map.
+TEST(Filesystem, MapInPagesIsTheWholeMap) {
+  TempPool pool(128 << 20);
+  auto fs = pool.mount();
+  ASSERT_TRUE(fs);
+  const uint64_t f = mkfile(*fs, kRoot, "f").ino;
+  put(*fs, f, 0, std::string(16 * kMiB, 'x'));  // 2 MiB extents
+  // Some stay whole, two become runs of 4 KiB blocks, and the last 4 MiB
+  // single blocks with holes between.
+  for (uint64_t off : {4 * kMiB + 4096, 10 * kMiB + 8192})
+    ASSERT_TRUE(fs->fallocate(f, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, 4096).ok());
+  for (uint64_t off = 12 * kMiB + 4096; off < 16 * kMiB; off += 8192)
+    ASSERT_TRUE(fs->fallocate(f, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, 4096).ok());
+  auto whole = fs->map(f);
+  ASSERT_TRUE(whole.ok());
+  ASSERT_GT(whole->size(), 512u);
+  EXPECT_TRUE((*whole)[0].huge);
+  auto key = [](const ExtentInfo& e) {
+    return std::make_tuple(e.file_offset, e.length, e.pool_offset, e.huge);
+  };
+  for (size_t page : {1, 2, 7, 512}) {
+    std::vector<ExtentInfo> joined;
+    for (uint64_t from = 0;;) {
+      auto p = fs->map(f, from, page);
+      ASSERT_TRUE(p.ok());
+      ASSERT_LE(p->size(), page);
+      if (p->empty()) break;
+      joined.insert(joined.end(), p->begin(), p->end());
+      from = p->back().file_offset + p->back().length;
+    }
+    ASSERT_EQ(joined.size(), whole->size()) << "pages of " << page;
+    for (size_t i = 0; i < joined.size(); ++i)
+      ASSERT_EQ(key(joined[i]), key((*whole)[i])) << "pages of " << page << ", entry " << i;
+  }
+  // A page may start inside an entry: it begins there.
+  auto mid = fs->map(f, 12 * kMiB + 8192 + 100, 1);
+  ASSERT_TRUE(mid.ok());
+  ASSERT_EQ(mid->size(), 1u);
+  EXPECT_EQ((*mid)[0].file_offset, 12 * kMiB + 8192);
+}
+
 }  // namespace
 }  // namespace pmemfs::test
