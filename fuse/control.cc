@@ -5,13 +5,14 @@
 #include <fuse_lowlevel.h>  // FUSE_ROOT_ID
 #include <unistd.h>
 
+#include <charconv>
 #include <cstdio>
 
 namespace pmemfs::daemon {
 
 bool is_control_xattr(std::string_view name) {
-  return name == kStatsXattr || name == kMapXattr || name == kPowerFailXattr ||
-         name == kPowerCutXattr;
+  return name == kStatsXattr || name == kMapXattr || name.starts_with(kMapPagePrefix) ||
+         name == kPowerFailXattr || name == kPowerCutXattr;
 }
 
 std::string extents_to_json(const std::vector<ExtentInfo>& extents) {
@@ -51,6 +52,16 @@ std::optional<Result<std::string>> control_getxattr(OpsContext& c, uint64_t ino,
   }
   if (name == kMapXattr) {
     auto m = c.fs->map(ino);
+    if (!m) return Result<std::string>(err(m.error()));
+    return Result<std::string>(extents_to_json(*m));
+  }
+  if (name.starts_with(kMapPagePrefix)) {
+    const std::string_view digits = name.substr(kMapPagePrefix.size());
+    uint64_t from = 0;
+    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), from);
+    if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size())
+      return Result<std::string>(err(ENODATA));
+    auto m = c.fs->map(ino, from, kMapPageEntries);
     if (!m) return Result<std::string>(err(m.error()));
     return Result<std::string>(extents_to_json(*m));
   }

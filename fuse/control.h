@@ -21,8 +21,19 @@ namespace pmemfs::daemon {
 
 // On the root: Filesystem::stats() as JSON.
 inline constexpr std::string_view kStatsXattr = "user.pmemfs.stats";
-// On any file: its extents as a JSON array (see extents_to_json).
+// On any file: its extents as a JSON array (see extents_to_json). A value
+// read through FUSE holds at most 64 KiB (XATTR_SIZE_MAX), about 800 extents:
+// a bigger map fails with E2BIG and is read in pages instead.
 inline constexpr std::string_view kMapXattr = "user.pmemfs.map";
+// On any file, "user.pmemfs.map.OFFSET" (OFFSET in decimal): a page of the
+// map, an array of at most kMapPageEntries extents in the same form, from the
+// one that holds or follows byte OFFSET. Each page is whole; the next starts
+// at the end (file_offset + length) of its last extent; an empty page, [],
+// ends the map.
+inline constexpr std::string_view kMapPagePrefix = "user.pmemfs.map.";
+// Each entry of extents_to_json takes at most 120 bytes (three 20-digit
+// numbers), so a page of 512 stays within 64 KiB.
+inline constexpr size_t kMapPageEntries = 512;
 // On the root: the mount's power-fail simulation and the daemon's pid, as
 // {"powerfail_sim":true,"evict_probability":0.5,"power_cut":false,"pid":1234}.
 // `pmemfs-ctl powercut` reads it before changing anything: to refuse a mount

@@ -2,12 +2,41 @@
 // control.h, with the syscalls' size-probe and ERANGE contract.
 #include "fuse/ops_internal.h"
 
+#include <linux/capability.h>
+#include <sys/stat.h>
+
+#include <cstdio>
 #include <string>
 
 #include "fuse/control.h"
 
 namespace pmemfs::daemon {
 namespace {
+
+// Whether the thread that sent a request (FUSE gives its tid, as seen from
+// the daemon's pid namespace; 0 when it has none there) holds CAP_SYS_ADMIN
+// as the kernel's capable() means it: in its effective set, and in the
+// daemon's user namespace rather than in a child namespace it created. When
+// that cannot be told (the thread is gone), it does not.
+bool has_cap_sys_admin(pid_t tid) {
+  if (tid <= 0) return false;
+  const std::string proc = "/proc/" + std::to_string(tid);
+  struct stat theirs {}, ours {};
+  // Unreadable (a daemon not run by root may not inspect others' namespaces):
+  // the capability sets alone decide.
+  if (stat((proc + "/ns/user").c_str(), &theirs) == 0 && stat("/proc/self/ns/user", &ours) == 0 &&
+      (theirs.st_ino != ours.st_ino || theirs.st_dev != ours.st_dev))
+    return false;
+  FILE* f = std::fopen((proc + "/status").c_str(), "re");
+  if (!f) return false;
+  char line[256];
+  unsigned long long eff = 0;
+  bool found = false;
+  while (!found && std::fgets(line, sizeof line, f))
+    found = std::sscanf(line, "CapEff: %llx", &eff) == 1;
+  std::fclose(f);
+  return found && (eff >> CAP_SYS_ADMIN & 1);
+}
 
 // Answers a getxattr/listxattr value the way the syscalls define it: size 0
 // asks for the length, a too small buffer is ERANGE.
@@ -43,7 +72,9 @@ void pm_getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) 
 void pm_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) noexcept {
   std::string names;
   int err = guarded("listxattr", [&] {
-    auto r = fs(req).listxattr(ino);
+    const fuse_ctx* fc = fuse_req_ctx(req);
+    const Caller who{fc->uid, fc->gid, fc->umask, has_cap_sys_admin(fc->pid)};
+    auto r = fs(req).listxattr(ino, who);
     if (!r) return r.error();
     for (const std::string& n : *r) {
       if (is_control_xattr(n)) continue;

@@ -22,10 +22,12 @@
 namespace {
 
 // Words meaningful only to mount(8)/fstab (or defaults of the daemon anyway).
+// "rw" is not one of them: it must still override an "ro" before it, as in
+// mount(8), where the last of ro and rw wins; the daemon applies that rule.
 bool fstab_only(std::string_view w) {
   static constexpr std::string_view kWords[] = {
       "defaults", "nofail", "_netdev", "user", "users", "owner", "group",
-      "noauto",   "auto",   "rw",      "nouser",
+      "noauto",   "auto",   "nouser",
   };
   for (std::string_view k : kWords)
     if (w == k) return true;

@@ -24,6 +24,19 @@ constexpr size_t kChainHeaderBytes = offsetof(ExtentBlock, extents);
 constexpr size_t kRemoveReserve = 8192;
 // One bit record in a Txn: its header and the u64 mask.
 constexpr size_t kBitRecordBytes = sizeof(layout::JournalRecord) + sizeof(uint64_t);
+// Bytes freeing one ExtentBlock may add: its bitmap word (16-byte record
+// header + 8) and a relinked header (16 + 32).
+constexpr size_t kDropBlockReserve = 128;
+
+// The header of one of ino's ExtentBlocks, followed by next (0: the last).
+ExtentBlock chain_header(uint64_t ino, uint64_t next) {
+  ExtentBlock h{};
+  h.magic = layout::kExtentBlockMagic;
+  h.owner = ino;
+  h.next = next;
+  h.checksum = crc32c(&h, offsetof(ExtentBlock, checksum));
+  return h;
+}
 }  // namespace
 
 Extent make_extent(uint64_t fb, uint64_t pb, uint64_t n) {
@@ -66,6 +79,7 @@ Status ExtentMap::load() {
       spdlog::error("inode {}: two extents start at file block {}", ino_, e.file_block);
       return err(EUCLEAN);
     }
+    if (slot >= kInlineExtents) ++chain_used_[(slot - kInlineExtents) / kExtentsPerBlock];
     return {};
   };
   for (uint32_t s = 0; s < kInlineExtents; ++s) PMEMFS_TRY(take(rec_.extents[s], s));
@@ -84,7 +98,10 @@ Status ExtentMap::load() {
     }
     uint32_t base = kInlineExtents + static_cast<uint32_t>(chain_.size()) * kExtentsPerBlock;
     chain_.push_back(b);
+    chain_used_.push_back(0);
     for (uint32_t j = 0; j < kExtentsPerBlock; ++j) PMEMFS_TRY(take(blk->extents[j], base + j));
+    // Pools written before empty blocks were freed may hold some.
+    if (chain_used_.back() == 0) chain_has_empty_ = true;
     b = blk->next;
   }
   // find() and next() take the extents to be disjoint in the file.
@@ -134,27 +151,91 @@ Result<uint32_t> ExtentMap::take_slot(Txn& txn) {
     auto run = alloc_.alloc(txn, 1, chain_.empty() ? 0 : chain_.back() + 1, 0);
     if (!run.ok()) return err(run.error());
     uint64_t b = run->pool_block;
-    ExtentBlock blk{};
-    blk.magic = layout::kExtentBlockMagic;
-    blk.owner = ino_;
-    blk.checksum = crc32c(&blk, offsetof(ExtentBlock, checksum));
+    ExtentBlock blk = chain_header(ino_, 0);
     pool_.memcpy_persist(pool_.at<char>(b * kBlockSize), &blk, sizeof(blk));
     if (chain_.empty()) {
       rec_.extent_next = b;
     } else {
-      ExtentBlock head;
-      std::memcpy(&head, pool_.at<char>(chain_.back() * kBlockSize), kChainHeaderBytes);
-      head.next = b;
-      head.checksum = crc32c(&head, offsetof(ExtentBlock, checksum));
+      // Built afresh, not read: this Txn may have rewritten it already.
+      ExtentBlock head = chain_header(ino_, b);
       txn.write(chain_.back() * kBlockSize, &head, kChainHeaderBytes);
     }
     uint32_t base = kInlineExtents + static_cast<uint32_t>(chain_.size()) * kExtentsPerBlock;
     chain_.push_back(b);
+    chain_used_.push_back(0);
     for (uint32_t j = 0; j < kExtentsPerBlock; ++j) free_slots_.insert(base + j);
   }
   uint32_t slot = *free_slots_.begin();
   free_slots_.erase(free_slots_.begin());
+  if (slot >= kInlineExtents) ++chain_used_[(slot - kInlineExtents) / kExtentsPerBlock];
   return slot;
+}
+
+void ExtentMap::release_slot(uint32_t slot) {
+  free_slots_.insert(slot);
+  if (slot < kInlineExtents) return;
+  if (--chain_used_[(slot - kInlineExtents) / kExtentsPerBlock] == 0) chain_has_empty_ = true;
+}
+
+bool ExtentMap::free_empty_blocks(Txn& txn) {
+  if (!chain_has_empty_) return true;
+  // Which blocks go, as many as the Txn has room for (the caller's inode
+  // record included, as in remove()).
+  std::vector<bool> drop(chain_.size(), false);
+  bool all = true;
+  size_t dropped = 0;
+  for (size_t k = 0; k < chain_.size(); ++k) {
+    if (chain_used_[k] != 0) continue;
+    if (txn.room() < kRemoveReserve + (dropped + 1) * kDropBlockReserve) {
+      all = false;
+      break;
+    }
+    drop[k] = true;
+    ++dropped;
+  }
+  if (dropped == 0) return all;
+
+  // Relink the chain around them, in this Txn: each survivor whose successor
+  // changes gets a new header, the inode (journaled whole by the caller) a
+  // new head. The dropped blocks need no write: nothing reaches them then.
+  std::vector<uint64_t> kept;
+  std::vector<uint32_t> kept_used, new_index(chain_.size(), 0);
+  for (size_t k = 0; k < chain_.size(); ++k) {
+    if (drop[k]) continue;
+    new_index[k] = static_cast<uint32_t>(kept.size());
+    kept.push_back(chain_[k]);
+    kept_used.push_back(chain_used_[k]);
+  }
+  rec_.extent_next = kept.empty() ? 0 : kept[0];
+  for (size_t k = 0; k < chain_.size(); ++k) {
+    if (drop[k]) continue;
+    const uint64_t old_next = k + 1 < chain_.size() ? chain_[k + 1] : 0;
+    const uint64_t next = new_index[k] + 1 < kept.size() ? kept[new_index[k] + 1] : 0;
+    if (next == old_next) continue;
+    ExtentBlock head = chain_header(ino_, next);
+    txn.write(chain_[k] * kBlockSize, &head, kChainHeaderBytes);
+  }
+  for (size_t k = 0; k < chain_.size(); ++k)
+    if (drop[k]) alloc_.free(txn, chain_[k], 1);
+
+  // Slots are numbered by position in the chain: renumber those behind a
+  // dropped block.
+  auto renumber = [&](uint32_t slot) {
+    if (slot < kInlineExtents) return slot;
+    const uint32_t k = (slot - kInlineExtents) / kExtentsPerBlock;
+    return kInlineExtents + new_index[k] * kExtentsPerBlock + (slot - kInlineExtents) % kExtentsPerBlock;
+  };
+  for (auto& [fb, e] : extents_) e.slot = renumber(e.slot);
+  std::set<uint32_t> free_slots;
+  for (uint32_t s : free_slots_) {
+    if (s >= kInlineExtents && drop[(s - kInlineExtents) / kExtentsPerBlock]) continue;
+    free_slots.insert(free_slots.end(), renumber(s));
+  }
+  free_slots_ = std::move(free_slots);
+  chain_ = std::move(kept);
+  chain_used_ = std::move(kept_used);
+  chain_has_empty_ = !all;
+  return all;
 }
 
 Status ExtentMap::insert(Txn& txn, uint64_t fb, uint64_t pb, uint64_t n) {
@@ -206,7 +287,7 @@ Result<bool> ExtentMap::remove(Txn& txn, uint64_t fb, uint64_t end) {
       extents_[efb] = {e.pool_block, cut_from - efb, e.slot};
       PMEMFS_TRY(write_slot(txn, e.slot, efb, e.pool_block, cut_from - efb));
     } else {
-      free_slots_.insert(e.slot);
+      release_slot(e.slot);
       PMEMFS_TRY(write_slot(txn, e.slot, 0, 0, 0));
     }
     if (cut_to < eend) {
@@ -219,13 +300,15 @@ Result<bool> ExtentMap::remove(Txn& txn, uint64_t fb, uint64_t end) {
     }
     if (partial) return false;  // the rest of this extent in the next Txn
   }
-  return true;
+  return free_empty_blocks(txn);
 }
 
 void ExtentMap::free_chain(Txn& txn) {
   std::lock_guard<std::mutex> g(mu_);
   for (uint64_t b : chain_) alloc_.free(txn, b, 1);
   chain_.clear();
+  chain_used_.clear();
+  chain_has_empty_ = false;
   free_slots_.clear();
   for (uint32_t s = 0; s < kInlineExtents; ++s) free_slots_.insert(s);
   rec_.extent_next = 0;

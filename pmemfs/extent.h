@@ -45,8 +45,9 @@ class ExtentMap {
   // Maps [fb, fb+n) (a hole) to pool blocks [pb, pb+n); merges with the
   // extent before it when both are contiguous.
   Status insert(Txn& txn, uint64_t fb, uint64_t pb, uint64_t n);
-  // Unmaps and frees blocks in [fb, end). Stops early when the Txn is nearly
-  // full; returns true when the whole range is done.
+  // Unmaps and frees blocks in [fb, end), then frees the ExtentBlocks left
+  // without extents (unlinking them from the chain in the same Txn). Stops
+  // early when the Txn is nearly full; returns true when all of it is done.
   Result<bool> remove(Txn& txn, uint64_t fb, uint64_t end);
   // Frees the ExtentBlocks themselves (inode being freed; extents removed).
   void free_chain(Txn& txn);
@@ -63,6 +64,10 @@ class ExtentMap {
   };
   Status write_slot(Txn& txn, uint32_t slot, uint64_t fb, uint64_t pb, uint64_t n);
   Result<uint32_t> take_slot(Txn& txn);
+  void release_slot(uint32_t slot);
+  // Frees ExtentBlocks that hold no extent; false when the Txn ran out of room
+  // first. REQUIRES: mu_ held.
+  bool free_empty_blocks(Txn& txn);
   uint64_t slot_offset(uint32_t slot) const;
 
   Pool& pool_;
@@ -73,6 +78,8 @@ class ExtentMap {
   std::map<uint64_t, Slotted> extents_;  // by file block
   std::set<uint32_t> free_slots_;
   std::vector<uint64_t> chain_;          // pool blocks of the ExtentBlocks, in order
+  std::vector<uint32_t> chain_used_;     // extents in each of them
+  bool chain_has_empty_ = false;         // some chain_used_ is 0
 };
 
 // Builds a checksummed Extent record (all zero for an empty slot).

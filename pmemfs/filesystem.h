@@ -38,6 +38,9 @@ struct Caller {
   uid_t uid = 0;
   gid_t gid = 0;
   mode_t umask = 0;  // applied to the mode of new nodes
+  // Holds CAP_SYS_ADMIN: listxattr shows it trusted.* names (the kernel
+  // already keeps their values from everyone else).
+  bool cap_sys_admin = false;
 };
 
 // setattr: fields applied where the bit is set.
@@ -165,12 +168,20 @@ class Filesystem {
   virtual Status setxattr(uint64_t ino, std::string_view name, std::string_view value,
                           int flags) = 0;
   virtual Result<std::string> getxattr(uint64_t ino, std::string_view name) = 0;
-  virtual Result<std::vector<std::string>> listxattr(uint64_t ino) = 0;
+  // The names who may see: trusted.* only with who.cap_sys_admin, as on ext4
+  // and tmpfs.
+  virtual Result<std::vector<std::string>> listxattr(uint64_t ino, const Caller& who) = 0;
   virtual Status removexattr(uint64_t ino, std::string_view name) = 0;
 
   virtual Result<StatFs> statfs() = 0;
   virtual Stats stats() const = 0;
-  virtual Result<std::vector<ExtentInfo>> map(uint64_t ino) = 0;
+  // The file's extents as the fault path maps them (2 MiB pieces and runs of
+  // 4 KiB blocks, neighbours contiguous in file and pool merged), from the
+  // one that holds or follows byte from_offset, at most max_entries. Each
+  // entry is whole, so the next page starts at the last one's end.
+  virtual Result<std::vector<ExtentInfo>> map(uint64_t ino, uint64_t from_offset,
+                                              size_t max_entries) = 0;
+  Result<std::vector<ExtentInfo>> map(uint64_t ino) { return map(ino, 0, SIZE_MAX); }
 };
 
 }  // namespace pmemfs

@@ -138,10 +138,14 @@ Stats FsImpl::stats() const {
   return s;
 }
 
-Result<std::vector<ExtentInfo>> FsImpl::map(uint64_t ino) {
+Result<std::vector<ExtentInfo>> FsImpl::map(uint64_t ino, uint64_t from_offset,
+                                             size_t max_entries) {
   auto inode = get(ino);
   if (!inode.ok()) return err(inode.error());
   std::shared_lock<InodeLock> lk((*inode)->lock);
+  // One entry more than asked for is built and dropped: only then is the
+  // last one asked for known to be whole (nothing merges into it).
+  const size_t limit = max_entries == SIZE_MAX ? SIZE_MAX : max_entries + 1;
   std::vector<ExtentInfo> out;
   auto emit = [&](uint64_t fb, uint64_t pb, uint64_t n, bool huge) {
     if (!out.empty() && out.back().huge == huge &&
@@ -152,11 +156,16 @@ Result<std::vector<ExtentInfo>> FsImpl::map(uint64_t ino) {
     }
     out.push_back({fb * kBlockSize, n * kBlockSize, pb * kBlockSize, huge});
   };
-  for (const Mapped& m : (*inode)->extents.all()) {
+  for (uint64_t at = from_offset / kBlockSize; out.size() < limit;) {
+    const std::optional<Mapped> m = (*inode)->extents.next(at);
+    if (!m) break;
     // Split each extent into the 2 MiB pieces aligned in file and pool and
-    // the 4 KiB blocks around them, as the fault path maps them.
-    uint64_t fb = m.file_block, pb = m.pool_block, left = m.nblocks;
-    while (left > 0) {
+    // the 4 KiB blocks around them, as the fault path maps them. A page that
+    // begins inside an extent begins at an entry's end, where a piece ends.
+    const uint64_t skip = at > m->file_block ? at - m->file_block : 0;
+    uint64_t fb = m->file_block + skip, pb = m->pool_block + skip, left = m->nblocks - skip;
+    at = m->file_block + m->nblocks;
+    while (left > 0 && out.size() < limit) {
       if (fb % kBlocksPerHuge == 0 && pb % kBlocksPerHuge == 0 && left >= kBlocksPerHuge) {
         emit(fb, pb, kBlocksPerHuge, true);
         fb += kBlocksPerHuge, pb += kBlocksPerHuge, left -= kBlocksPerHuge;
@@ -167,6 +176,7 @@ Result<std::vector<ExtentInfo>> FsImpl::map(uint64_t ino) {
       }
     }
   }
+  if (out.size() > max_entries) out.resize(max_entries);
   return out;
 }
 

@@ -63,11 +63,13 @@ class FsImpl final : public Filesystem {
   Status setxattr(uint64_t ino, std::string_view name, std::string_view value,
                   int flags) override;
   Result<std::string> getxattr(uint64_t ino, std::string_view name) override;
-  Result<std::vector<std::string>> listxattr(uint64_t ino) override;
+  Result<std::vector<std::string>> listxattr(uint64_t ino, const Caller& who) override;
   Status removexattr(uint64_t ino, std::string_view name) override;
   Result<StatFs> statfs() override;
   Stats stats() const override;
-  Result<std::vector<ExtentInfo>> map(uint64_t ino) override;
+  using Filesystem::map;
+  Result<std::vector<ExtentInfo>> map(uint64_t ino, uint64_t from_offset,
+                                      size_t max_entries) override;
 
   FaultTestHooks& test_hooks() { return hooks_; }
   // Seams for the in-process fault-path benchmarks.

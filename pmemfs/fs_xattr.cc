@@ -14,6 +14,10 @@ using layout::XattrHeader;
 
 namespace {
 
+// listxattr shows these only to CAP_SYS_ADMIN (ext4's and tmpfs's list
+// handlers do the same; the VFS already refuses the values to others).
+constexpr std::string_view kTrustedPrefix = "trusted.";
+
 XattrHeader make_header(uint32_t nblocks, uint64_t next, std::string_view name,
                         std::string_view value) {
   XattrHeader h{};
@@ -111,14 +115,15 @@ Result<std::string> FsImpl::getxattr(uint64_t ino, std::string_view name) {
   return err(ENODATA);
 }
 
-Result<std::vector<std::string>> FsImpl::listxattr(uint64_t ino) {
+Result<std::vector<std::string>> FsImpl::listxattr(uint64_t ino, const Caller& who) {
   auto inode = get(ino);
   if (!inode.ok()) return err(inode.error());
   std::shared_lock<InodeLock> lk((*inode)->lock);
   auto list = xattrs_of(**inode);
   if (!list.ok()) return err(list.error());
   std::vector<std::string> names;
-  for (const auto& x : **list) names.push_back(x.name);
+  for (const auto& x : **list)
+    if (who.cap_sys_admin || !x.name.starts_with(kTrustedPrefix)) names.push_back(x.name);
   return names;
 }
 

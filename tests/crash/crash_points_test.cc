@@ -75,6 +75,17 @@ void standard_tree(Filesystem& fs) {
   write_file(fs, kRoot, "h", 0, 0);
 }
 
+// The standard tree plus /frag: 400 one-block extents with a hole after
+// each, so that all but five of them live in three extent blocks.
+void fragmented_tree(Filesystem& fs) {
+  standard_tree(fs);
+  write_file(fs, kRoot, "frag", 800 * 4096, 'g');
+  const uint64_t frag = path_ino(fs, "/frag");
+  for (uint64_t i = 0; i < 400; ++i)
+    ASSERT_TRUE(fs.fallocate(frag, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (2 * i + 1) * 4096, 4096)
+                    .ok());
+}
+
 Status truncate_to(Filesystem& fs, const std::string& path, uint64_t size) {
   SetAttr s;
   s.valid = SetAttr::kSize;
@@ -162,6 +173,9 @@ std::vector<CrashCase> metadata_cases() {
       {"truncate-down-2m-extent", standard_tree,
        [](Filesystem& fs) { return truncate_to(fs, "/big", 4096); }},
       {"truncate-up", standard_tree, [](Filesystem& fs) { return truncate_to(fs, "/f", 5 * kMiB); }},
+      // Frees the extent blocks with the extents, in the same transaction.
+      {"truncate-fragmented", fragmented_tree,
+       [](Filesystem& fs) { return truncate_to(fs, "/frag", 0); }},
       {"setxattr-new", standard_tree,
        [](Filesystem& fs) { return fs.setxattr(path_ino(fs, "/x"), "user.three", "3", XATTR_CREATE); }},
       {"setxattr-replace", standard_tree,
@@ -201,6 +215,13 @@ std::vector<CrashCase> data_cases() {
                              2 * kMiB);
        },
        "/big"},
+      // Empties the middle extent block: the chain is relinked around it.
+      {"punch-fragmented-middle", fragmented_tree,
+       [](Filesystem& fs) {
+         return fs.fallocate(path_ino(fs, "/frag"), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                             100 * 8192, 250 * 8192);
+       },
+       "/frag"},
       {"zero-range", standard_tree,
        [](Filesystem& fs) {
          return fs.fallocate(path_ino(fs, "/f"), FALLOC_FL_ZERO_RANGE, 4096, 4096);

@@ -207,6 +207,34 @@ TEST_F(LifecycleTest, MountHelperTakesMount8GrammarAndFstabWords) {
   prctl(PR_SET_CHILD_SUBREAPER, 0);
 }
 
+// mount(8) lets the last of ro and rw win; so must the helper and the daemon.
+TEST_F(LifecycleTest, MountHelperLetsTheLastOfRoAndRwWin) {
+  ASSERT_EQ(0, fs_->unmount());
+  ASSERT_EQ(0, prctl(PR_SET_CHILD_SUBREAPER, 1));
+  struct Case {
+    const char* options;
+    bool read_only;
+  };
+  for (const Case& c : {Case{"ro,rw", false}, Case{"rw,ro", true}, Case{"ro,allow_other,rw", false},
+                        Case{"rw,ro,defaults,ro", true}}) {
+    SCOPED_TRACE(c.options);
+    auto r = run({mount_helper_path(), fs_->pool(), fs_->mnt(), "-o", c.options},
+                 {"PMEMFS_DAEMON=" + daemon_path()});
+    ASSERT_EQ(0, r.status) << r.output;
+    std::string line;
+    ASSERT_TRUE(mounted_in_proc(fs_->mnt(), &line));
+    std::istringstream ls(line);
+    std::string src, dir, type, opts;
+    ls >> src >> dir >> type >> opts;
+    EXPECT_EQ(c.read_only ? "ro" : "rw", opts.substr(0, 2)) << line;
+    const int w = write_file(p("probe"), "x");
+    EXPECT_EQ(c.read_only ? EROFS : 0, w);
+    ASSERT_EQ(0, umount2(fs_->mnt().c_str(), 0));
+    EXPECT_EQ(0, reap_any(15000));
+  }
+  prctl(PR_SET_CHILD_SUBREAPER, 0);
+}
+
 TEST_F(LifecycleTest, MountDashTWorksWhenTheHelperIsInstalled) {
   struct stat st {};
   if (stat("/sbin/mount.pmemfs", &st) != 0 && stat("/usr/sbin/mount.pmemfs", &st) != 0)

@@ -525,6 +525,123 @@ TEST_F(OpsTest, ControlXattrsExposeStatsAndMapsButAreNotListedOrWritable) {
   EXPECT_EQ(0, listxattr(fs_->mnt().c_str(), buf, sizeof buf));
 }
 
+// Leaves 4 KiB of data every 8 KiB, each block an extent of its own: written
+// whole (in 2 MiB extents), then every other block punched out. (Written a
+// block at a time, a streaming writer would get 2 MiB extents.) A multiple of
+// 256 extents fills the last 2 MiB extent: no blocks past EOF remain.
+void write_fragmented(const std::string& path, int extents) {
+  ASSERT_EQ(0, write_file(path, std::string(size_t{8192} * extents, 'x')));
+  Fd fd(open(path.c_str(), O_RDWR));
+  ASSERT_GE(fd, 0) << strerror(errno);
+  for (int i = 0; i < extents; ++i)
+    ASSERT_EQ(0, fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                           static_cast<off_t>(i) * 8192 + 4096, 4096))
+        << strerror(errno);
+  ASSERT_EQ(0, fsync(fd));
+}
+
+// A map larger than one xattr value (64 KiB, about 800 extents) comes in pages.
+TEST_F(OpsTest, CtlMapShowsEveryExtentOfAHeavilyFragmentedFile) {
+  constexpr int kExtents = 5120;
+  const std::string f = p("frag");
+  write_fragmented(f, kExtents);
+  auto r = run({ctl_path(), "map", f, "--json"});
+  ASSERT_EQ(0, r.status) << r.output.substr(0, 300);
+  const std::string& json = r.output;
+  ASSERT_EQ("[{", json.substr(0, 2)) << json.substr(0, 300);
+  ASSERT_EQ("}]\n", json.substr(json.size() - 3)) << json.substr(json.size() - 300);
+  // Every extent once, in file order, as one JSON array.
+  size_t pos = 0;
+  int seen = 0;
+  for (; (pos = json.find("{\"file_offset\":", pos)) != std::string::npos; ++seen) {
+    pos += 15;
+    ASSERT_EQ(std::to_string(uint64_t{8192} * seen) + ",\"length\":4096,",
+              json.substr(pos, json.find("\"pool_offset\"", pos) - pos))
+        << "entry " << seen;
+  }
+  EXPECT_EQ(kExtents, seen);
+  EXPECT_EQ(std::string::npos, json.find("}{")) << "pages joined without a comma";
+  EXPECT_EQ(std::string::npos, json.find("]["));
+
+  r = run({ctl_path(), "map", f});
+  ASSERT_EQ(0, r.status) << r.output.substr(0, 300);
+  size_t lines = 0;
+  for (char c : r.output) lines += c == '\n';
+  EXPECT_EQ(kExtents + 2u, lines);  // header, one line per extent, total
+  EXPECT_NE(std::string::npos,
+            r.output.find(std::to_string(uint64_t{4096} * kExtents) + " bytes mapped, 0.0% in 2 MiB"))
+      << r.output.substr(r.output.size() - 200);
+
+  // The pages are control attributes too: not listed, not writable.
+  char buf[16];
+  EXPECT_EQ(0, listxattr(f.c_str(), buf, sizeof buf));
+  EXPECT_ERRNO(setxattr(f.c_str(), "user.pmemfs.map.0", "x", 1, 0), EPERM);
+  EXPECT_ERRNO(removexattr(f.c_str(), "user.pmemfs.map.0"), EPERM);
+}
+
+// Waits for statfs's free blocks to reach want (frees may complete just after
+// the call that made them returns); returns the last count seen.
+uint64_t wait_free_blocks(const std::string& mnt, uint64_t want) {
+  struct statvfs v {};
+  for (int i = 0; i < 500; ++i) {
+    if (statvfs(mnt.c_str(), &v) != 0) return 0;
+    if (v.f_bfree == want) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return v.f_bfree;
+}
+
+// A file of more extents than its inode holds spills them to extent blocks;
+// those must be freed when the extents go, not only when the file is deleted.
+TEST_F(OpsTest, ShrinkingAFragmentedFileFreesItsExtentBlocks) {
+  constexpr int kExtents = 3072;
+  const std::string f = p("frag");
+  ASSERT_EQ(0, write_file(f, ""));
+  struct statvfs empty {};
+  ASSERT_EQ(0, statvfs(fs_->mnt().c_str(), &empty));
+  write_fragmented(f, kExtents);
+  struct stat st {};
+  ASSERT_EQ(0, stat(f.c_str(), &st));
+  const uint64_t chain_blocks = static_cast<uint64_t>(st.st_blocks) / 8 - kExtents;
+  EXPECT_EQ(19u, chain_blocks);  // 5 extents in the inode, 169 in each extent block
+  const uint64_t used = kExtents + chain_blocks;
+  EXPECT_EQ(empty.f_bfree - used, wait_free_blocks(fs_->mnt(), empty.f_bfree - used));
+
+  ASSERT_EQ(0, truncate(f.c_str(), 0));
+  EXPECT_EQ(empty.f_bfree, wait_free_blocks(fs_->mnt(), empty.f_bfree));
+  ASSERT_EQ(0, stat(f.c_str(), &st));
+  EXPECT_EQ(0, st.st_blocks);
+
+  // Punching the middle empties extent blocks between others: the chain is
+  // relinked around them, and the rest of the file survives a remount.
+  write_fragmented(f, kExtents);
+  {
+    Fd fd(open(f.c_str(), O_RDWR));
+    ASSERT_EQ(0, fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 8192 * 500,
+                           8192 * 2000));
+    ASSERT_EQ(0, fsync(fd));
+  }
+  // 1,072 extents are left, in the inode and in the extent blocks at both
+  // ends of the chain; those in between hold none and are freed.
+  ASSERT_EQ(0, stat(f.c_str(), &st));
+  const uint64_t kept_blocks = static_cast<uint64_t>(st.st_blocks) / 8;
+  EXPECT_LT(kept_blocks, kExtents - 2000 + chain_blocks);
+  EXPECT_EQ(empty.f_bfree - kept_blocks, wait_free_blocks(fs_->mnt(), empty.f_bfree - kept_blocks));
+  ASSERT_TRUE(fs_->remount());
+  ASSERT_EQ(0, stat(f.c_str(), &st));
+  EXPECT_EQ(kept_blocks, static_cast<uint64_t>(st.st_blocks) / 8) << "the chain read back differs";
+  const std::string data = read_file(f);
+  ASSERT_EQ(8192u * kExtents, data.size());
+  for (int i = 0; i < kExtents; ++i) {
+    const char want = i >= 500 && i < 2500 ? '\0' : 'x';
+    ASSERT_EQ(want, data[8192u * i]) << "extent " << i;
+    ASSERT_EQ('\0', data[8192u * i + 4096]) << "hole after extent " << i;
+  }
+  ASSERT_EQ(0, fs_->unmount());
+  auto r = run({fsck_path(), "-n", fs_->pool()});
+  EXPECT_EQ(0, r.status) << r.output;
+}
+
 // ---- export ------------------------------------------------------------------
 
 TEST_F(OpsTest, FileHandlesOpenFilesAndDirectoriesAfterRemount) {

@@ -1,7 +1,10 @@
 // Ownership and permissions as the kernel enforces them on a pmemfs mount
 // (default_permissions) and as the daemon assigns them to new nodes.
 #include <dirent.h>
+#include <linux/capability.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/xattr.h>
 
 #include <cerrno>
 #include <string>
@@ -134,6 +137,52 @@ TEST_F(PermissionsTest, WriteByOtherUserClearsSetuid) {
   struct stat st {};
   ASSERT_EQ(0, stat(f.c_str(), &st));
   EXPECT_EQ(0u, st.st_mode & S_ISUID);
+}
+
+// The VFS refuses trusted.* values to callers without CAP_SYS_ADMIN; their
+// names must not be listed to them either (as on ext4 and tmpfs).
+std::string xattr_names(const std::string& path) {
+  char buf[4096];
+  ssize_t n = listxattr(path.c_str(), buf, sizeof buf);
+  if (n < 0 || listxattr(path.c_str(), nullptr, 0) != n) return "error";
+  return std::string(buf, static_cast<size_t>(n));
+}
+
+// Clears CAP_SYS_ADMIN from the calling process's effective and permitted sets.
+bool drop_cap_sys_admin() {
+  __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[2]{};
+  if (syscall(SYS_capget, &hdr, data) != 0) return false;
+  data[0].effective &= ~(1u << CAP_SYS_ADMIN);
+  data[0].permitted &= ~(1u << CAP_SYS_ADMIN);
+  return syscall(SYS_capset, &hdr, data) == 0;
+}
+
+TEST_F(PermissionsTest, TrustedXattrNamesAreListedOnlyToCapSysAdmin) {
+  const std::string f = p("f"), t = p("only-trusted");
+  ASSERT_EQ(0, write_file(f, "x", 0644));
+  ASSERT_EQ(0, write_file(t, "x", 0644));
+  ASSERT_EQ(0, setxattr(f.c_str(), "trusted.secret", "v", 1, 0));
+  ASSERT_EQ(0, setxattr(f.c_str(), "user.plain", "w", 1, 0));
+  ASSERT_EQ(0, setxattr(t.c_str(), "trusted.secret", "v", 1, 0));
+  const std::string both = xattr_names(f);
+  EXPECT_TRUE(both == std::string("user.plain\0trusted.secret\0", 26) ||
+              both == std::string("trusted.secret\0user.plain\0", 26))
+      << both;
+  EXPECT_EQ(std::string("trusted.secret\0", 15), xattr_names(t));
+  auto unprivileged_view = [&]() -> int {
+    CHILD_EXPECT(xattr_names(f) == std::string("user.plain\0", 11), 1);
+    CHILD_EXPECT(xattr_names(t).empty(), 2);
+    char v[8];
+    errno = 0;
+    CHILD_EXPECT(getxattr(f.c_str(), "trusted.secret", v, sizeof v) < 0 && errno == ENODATA, 3);
+    return 0;
+  };
+  int rc = run_as(kUser, kGroup, unprivileged_view);
+  EXPECT_EQ(0, rc) << "as nobody: step " << rc << " failed in the child";
+  // Root without CAP_SYS_ADMIN is no more privileged than nobody.
+  rc = run_as(0, 0, [&]() -> int { return drop_cap_sys_admin() ? unprivileged_view() : 10; });
+  EXPECT_EQ(0, rc) << "as root without CAP_SYS_ADMIN: step " << rc << " failed in the child";
 }
 
 }  // namespace

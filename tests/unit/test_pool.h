@@ -22,6 +22,7 @@ class TempPool {
   std::string path_;
 };
 
-inline Caller root_caller() { return Caller{0, 0, 022}; }
+// Root with its capabilities: sees every xattr name.
+inline Caller root_caller() { return Caller{0, 0, 022, true}; }
 
 }  // namespace pmemfs::test

@@ -19,6 +19,21 @@ size_t value_of(const std::string& obj, const char* key) {
   return obj.find_first_not_of(' ', pos + 1);
 }
 
+// Reads attribute name of path into out; 0 or the errno.
+int get_control(const std::string& path, const char* name, std::string* out) {
+  for (;;) {
+    ssize_t n = getxattr(path.c_str(), name, nullptr, 0);
+    if (n < 0) return errno;
+    out->resize(static_cast<size_t>(n));
+    ssize_t m = getxattr(path.c_str(), name, out->data(), out->size());
+    if (m >= 0) {
+      out->resize(static_cast<size_t>(m));
+      return 0;
+    }
+    if (errno != ERANGE) return errno;  // else it grew in between
+  }
+}
+
 }  // namespace
 
 int fail(const std::string& msg) {
@@ -27,24 +42,47 @@ int fail(const std::string& msg) {
 }
 
 bool read_control(const std::string& path, const char* name, bool root_only, std::string* out) {
-  for (;;) {
-    ssize_t n = getxattr(path.c_str(), name, nullptr, 0);
-    if (n >= 0) {
-      out->resize(static_cast<size_t>(n));
-      ssize_t m = getxattr(path.c_str(), name, out->data(), out->size());
-      if (m >= 0) {
-        out->resize(static_cast<size_t>(m));
-        return true;
-      }
-      if (errno == ERANGE) continue;  // grew in between
+  const int e = get_control(path, name, out);
+  if (e == 0) return true;
+  // ENODATA: no pmemfs, or not its root; ENOTSUP: no user xattrs at all.
+  if (e == ENODATA || e == ENOTSUP)
+    fail(path + ": not on a pmemfs mount" + (root_only ? " (give the mount point)" : ""));
+  else
+    fail(path + ": " + std::strerror(e));
+  return false;
+}
+
+bool read_map(const std::string& path, std::string* out) {
+  std::string all = "[";
+  for (uint64_t from = 0;;) {
+    const std::string name = "user.pmemfs.map." + std::to_string(from);
+    std::string page;
+    const int e = get_control(path, name.c_str(), &page);
+    if (e && from == 0 && (e == ENODATA || e == ENOTSUP))
+      return read_control(path, "user.pmemfs.map", false, out);  // says why if it fails too
+    if (e) {
+      fail(path + ": " + std::strerror(e));
+      return false;
     }
-    // ENODATA: no pmemfs, or not its root; ENOTSUP: no user xattrs at all.
-    if (errno == ENODATA || errno == ENOTSUP)
-      fail(path + ": not on a pmemfs mount" + (root_only ? " (give the mount point)" : ""));
-    else
-      fail(path + ": " + std::strerror(errno));
-    return false;
+    if (page == "[]") break;
+    // Continue after the page's last extent; a page that does not move on
+    // would never end.
+    const size_t last = page.rfind('{');
+    const std::string tail = last == std::string::npos ? std::string() : page.substr(last);
+    uint64_t off = 0, len = 0;
+    if (page.size() < 4 || page.front() != '[' || page.back() != ']' ||
+        !json_u64(tail, "file_offset", &off) || !json_u64(tail, "length", &len) ||
+        off + len <= from) {
+      fail("unexpected answer from the daemon to " + name + ": " + page.substr(0, 200));
+      return false;
+    }
+    if (all.size() > 1) all += ',';
+    all.append(page, 1, page.size() - 2);
+    from = off + len;
   }
+  all += ']';
+  *out = std::move(all);
+  return true;
 }
 
 bool json_u64(const std::string& obj, const char* key, uint64_t* out) {

@@ -14,6 +14,11 @@ int fail(const std::string& msg);
 // path not on a pmemfs mount, or not its root when root_only) and returns false.
 bool read_control(const std::string& path, const char* name, bool root_only, std::string* out);
 
+// Reads the whole extent map of path as one JSON array: page after page of
+// user.pmemfs.map.OFFSET (one value holds at most 64 KiB, some 800 extents),
+// or user.pmemfs.map from a daemon without pages. Prints why on failure.
+bool read_map(const std::string& path, std::string* out);
+
 // The daemon's JSON is flat and machine-written; a field scanner is enough.
 // Each returns false when key is missing or of another type.
 bool json_u64(const std::string& obj, const char* key, uint64_t* out);

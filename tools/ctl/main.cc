@@ -56,7 +56,7 @@ int main(int argc, char** argv) {
     }
     if (!file) return usage_error("map needs a FILE");
     std::string json;
-    if (!read_control(file, "user.pmemfs.map", /*root_only=*/false, &json)) return 1;
+    if (!pmemfs::ctl::read_map(file, &json)) return 1;
     if (as_json) {
       std::printf("%s\n", json.c_str());
       return 0;
