@@ -80,12 +80,12 @@ TEST_F(RenameTest, OverExistingFileFreesIt) {
   EXPECT_EQ(ino_of(*fs_, kRoot, "victim"), src.ino);
   EXPECT_EQ(lookup_err(*fs_, kRoot, "src"), ENOENT);
   EXPECT_EQ(all(*fs_, src.ino), "new contents");
-  // The old target is unlinked but still referenced by the kernel.
+  // The old target is unlinked but still referenced by the kernel; with no
+  // handle open its data is free when the rename returns.
   auto old = fs_->getattr(victim.ino);
   ASSERT_TRUE(old.ok());
   EXPECT_EQ(old->nlink, 0u);
-  EXPECT_EQ(get(*fs_, victim.ino, 0, 100), pattern(100, 1));
-  EXPECT_EQ(free_blocks(*fs_), used_before);
+  EXPECT_GE(free_blocks(*fs_), used_before + 3 * kMiB / 4096);
   fs_->forget(victim.ino, 1);
   EXPECT_GE(free_blocks(*fs_), used_before + 3 * kMiB / 4096);
   // A target with another hard link survives with one link less.
