@@ -1,5 +1,7 @@
 #include "crash_harness.h"
 
+#include "recovery.h"
+
 #include <unistd.h>
 
 #include <filesystem>
@@ -10,24 +12,11 @@
 
 #include "pmemfs/fs_impl.h"
 #include "pmemfs/pool.h"
-#include "tools/fsck/checker.h"
 #include "tree_dump.h"
 
 namespace pmemfs::crash {
 
 namespace {
-
-std::string temp_pool_path(const std::string& tag) {
-  static int counter = 0;
-  const char* dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-  return std::string(dir) + "/pmemfs-crash-" + std::to_string(getpid()) + "-" +
-         std::to_string(counter++) + "-" + tag + ".pool";
-}
-
-struct RemoveOnExit {
-  std::string path;
-  ~RemoveOnExit() { unlink(path.c_str()); }
-};
 
 // The byte-wise rule of data operations: every byte old, new or zero; the
 // length old or new.
@@ -92,31 +81,20 @@ class Enumerator {
 
   void check_state(const std::vector<uint64_t>* survivors, const std::string& where) {
     ++report_.crash_states;
-    auto view = live_.durable_view();
-    if (!view.ok()) return violation(where, "durable_view failed");
-    if (survivors) {
-      for (uint64_t l : *survivors)
-        std::memcpy((*view)->base() + l, live_.base() + l, kCacheLine);
-    }
-    const uint64_t size = (*view)->size();
-    auto fs = FsImpl::mount_pool(std::move(*view));
-    if (!fs.ok()) return violation(where, "recovery mount failed: errno " + std::to_string(fs.error()));
-    auto got = dump_tree(**fs, c_.data_path);
-    if (!got.ok()) return violation(where, "walking the tree failed: errno " + std::to_string(got.error()));
-    if (!(*got == before_) && !(*got == after_)) {
-      violation(where, "neither before nor after; against before:\n" +
-                           describe_difference(before_, *got) + " against after:\n" +
-                           describe_difference(after_, *got));
-    }
-    if (!c_.data_path.empty()) {
-      if (std::string bad = check_data(*got, before_, after_); !bad.empty()) violation(where, bad);
-    }
-    if (Status st = (*fs)->unmount(); !st.ok())
-      return violation(where, "unmount after recovery failed: errno " + std::to_string(st.error()));
-    std::ostringstream out;
-    auto r = fsck::check_image((*fs)->pool().base(), size, out);
-    if (r.exit_code != fsck::kExitClean)
-      violation(where, "fsck exit " + std::to_string(r.exit_code) + ":\n" + out.str());
+    std::string problems = recover_and_check(live_, survivors, [&](Filesystem& fs) -> std::string {
+      auto got = dump_tree(fs, c_.data_path);
+      if (!got.ok()) return "walking the tree failed: errno " + std::to_string(got.error()) + "\n";
+      std::string what;
+      if (!(*got == before_) && !(*got == after_)) {
+        what += "neither before nor after; against before:\n" + describe_difference(before_, *got) +
+                " against after:\n" + describe_difference(after_, *got);
+      }
+      if (!c_.data_path.empty()) {
+        if (std::string bad = check_data(*got, before_, after_); !bad.empty()) what += bad + "\n";
+      }
+      return what;
+    });
+    if (!problems.empty()) violation(where, problems);
   }
 
   const CrashCase& c_;

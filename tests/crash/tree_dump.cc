@@ -19,12 +19,12 @@ std::string join(const std::string& dir, const std::string& name) {
 
 // data_file: leave out size and contents, which the byte-wise rule of data
 // operations checks instead.
-Result<std::string> describe(Filesystem& fs, const Attr& a, bool data_file) {
+Result<std::string> describe(Filesystem& fs, const Attr& a, bool data_file, bool hash_data = true) {
   std::ostringstream s;
   s << "mode=" << std::oct << a.mode << std::dec << " uid=" << a.uid << " gid=" << a.gid
     << " nlink=" << a.nlink << " ino=" << a.ino;
   if (!data_file) s << " size=" << a.size;
-  if (S_ISREG(a.mode) && !data_file) {
+  if (S_ISREG(a.mode) && !data_file && hash_data) {
     std::string buf(a.size, '\0');
     auto n = fs.read(a.ino, 0, buf.size(), buf.data());
     if (!n.ok()) return err(n.error());
@@ -50,7 +50,7 @@ Result<std::string> describe(Filesystem& fs, const Attr& a, bool data_file) {
 
 }  // namespace
 
-Result<TreeDump> dump_tree(Filesystem& fs, const std::string& data_path) {
+Result<TreeDump> dump_tree(Filesystem& fs, const std::string& data_path, bool all_files) {
   TreeDump d;
   auto root = fs.getattr(kRootIno);
   if (!root.ok()) return err(root.error());
@@ -74,7 +74,14 @@ Result<TreeDump> dump_tree(Filesystem& fs, const std::string& data_path) {
         return err(a.error());
       }
       const bool is_data = p == data_path;
-      auto desc = describe(fs, *a, is_data);
+      auto desc = describe(fs, *a, is_data, !all_files);
+      if (desc.ok() && all_files && S_ISREG(a->mode) && !d.files.count(a->ino)) {
+        std::string buf(a->size, '\0');
+        auto n = fs.read(a->ino, 0, buf.size(), buf.data());
+        if (!n.ok()) desc = err(n.error());
+        buf.resize(n.ok() ? *n : 0);
+        d.files[a->ino] = std::move(buf);
+      }
       fs.forget(a->ino, 1);
       if (!desc.ok()) return err(desc.error());
       d.nodes[p] = *desc;

@@ -22,13 +22,16 @@ struct TreeDump {
   // out of nodes, for the byte-wise rule of data operations).
   std::string data;
   bool data_present = false;
+  // With all_files: every regular file's contents by inode number, kept out
+  // of its node line (which still has its size), for the workload oracle.
+  std::map<uint64_t, std::string> files;
 
   bool operator==(const TreeDump& o) const { return nodes == o.nodes; }
 };
 
 // Walks the whole tree from the root. data_path's contents go to .data, not
 // into its node line. Errors name the path that failed.
-Result<TreeDump> dump_tree(Filesystem& fs, const std::string& data_path = "");
+Result<TreeDump> dump_tree(Filesystem& fs, const std::string& data_path = "", bool all_files = false);
 
 // The lines that differ between two dumps, for failure messages.
 std::string describe_difference(const TreeDump& a, const TreeDump& b);
