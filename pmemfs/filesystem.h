@@ -37,7 +37,7 @@ struct Attr {
 struct Caller {
   uid_t uid = 0;
   gid_t gid = 0;
-  mode_t umask = 0;  // applied to the mode of new nodes
+  mode_t umask = 0;  // applied to the mode of new nodes, unless the parent has a default ACL
 };
 
 // setattr: fields applied where the bit is set.
