@@ -44,8 +44,9 @@ class FsImpl final : public Filesystem {
   Result<Attr> link(uint64_t ino, uint64_t new_parent, std::string_view new_name) override;
   Status unlink(uint64_t parent, std::string_view name) override;
   Status rmdir(uint64_t parent, std::string_view name) override;
+  using Filesystem::rename;
   Status rename(uint64_t parent, std::string_view name, uint64_t new_parent,
-                std::string_view new_name, unsigned flags) override;
+                std::string_view new_name, unsigned flags, const Caller& who) override;
   Status open(uint64_t ino) override;
   void release(uint64_t ino) override;
   Result<size_t> read(uint64_t ino, uint64_t off, size_t size, char* buf) override;
