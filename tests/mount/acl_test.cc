@@ -13,13 +13,15 @@
 namespace pmemfs::test {
 namespace {
 
-constexpr uid_t kUser = 4321;
-constexpr uid_t kStranger = 4322;
+constexpr uid_t kAclUser = 4321;
+constexpr uid_t kAclStranger = 4322;
 
+#ifndef CHILD_EXPECT  // as in permissions_test.cc, which a unity build may put first
 #define CHILD_EXPECT(cond, code) \
   do {                           \
     if (!(cond)) return (code);  \
   } while (0)
+#endif
 
 class AclTest : public MountTest {
  protected:
@@ -59,24 +61,24 @@ TEST_F(AclTest, SetfaclLetsAnotherUserReadButNotWrite) {
   const std::string f = p("private");
   ASSERT_EQ(0, write_file(f, "secret", 0600));
   ASSERT_EQ(0, chmod(f.c_str(), 0600));
-  ASSERT_EQ(0, run_as(kUser, kUser, [&] { return can_open(f, O_RDONLY) == EACCES ? 0 : 1; }));
+  ASSERT_EQ(0, run_as(kAclUser, kAclUser, [&] { return can_open(f, O_RDONLY) == EACCES ? 0 : 1; }));
   ASSERT_TRUE(sh({"setfacl", "-m", "u:4321:r", f}));
   EXPECT_EQ("user::rw-\nuser:4321:r--\ngroup::---\nmask::r--\nother::---\n\n", acl(f));
   EXPECT_EQ(0640u, perms(f));  // the group bits show the mask
-  int rc = run_as(kUser, kUser, [&]() -> int {
+  int rc = run_as(kAclUser, kAclUser, [&]() -> int {
     CHILD_EXPECT(read_file(f) == "secret", 1);
     CHILD_EXPECT(can_open(f, O_WRONLY) == EACCES, 2);
     CHILD_EXPECT(can_open(f, O_RDWR) == EACCES, 3);
     return 0;
   });
   EXPECT_EQ(0, rc) << "step " << rc << " failed for the named user";
-  rc = run_as(kStranger, kStranger, [&] { return can_open(f, O_RDONLY) == EACCES ? 0 : 1; });
+  rc = run_as(kAclStranger, kAclStranger, [&] { return can_open(f, O_RDONLY) == EACCES ? 0 : 1; });
   EXPECT_EQ(0, rc) << "a user the ACL does not name could read";
   // setfacl -b drops it again; the mode keeps what the mask made it.
   ASSERT_TRUE(sh({"setfacl", "-b", f}));
   EXPECT_EQ("user::rw-\ngroup::---\nother::---\n\n", acl(f));
   EXPECT_EQ(ENODATA, getxattr(f.c_str(), "system.posix_acl_access", nullptr, 0) < 0 ? errno : 0);
-  rc = run_as(kUser, kUser, [&] { return can_open(f, O_RDONLY) == EACCES ? 0 : 1; });
+  rc = run_as(kAclUser, kAclUser, [&] { return can_open(f, O_RDONLY) == EACCES ? 0 : 1; });
   EXPECT_EQ(0, rc);
 }
 
@@ -90,7 +92,7 @@ TEST_F(AclTest, DefaultAclIsInheritedAndTheUmaskIgnored) {
   ASSERT_EQ(0, chmod(d.c_str(), 0777));
   const std::string plain = p("plain");
   int rc = run_as(
-      kUser, kUser,
+      kAclUser, kAclUser,
       [&]() -> int {
         CHILD_EXPECT(write_file(d + "/file", "x", 0666) == 0, 1);
         CHILD_EXPECT(mkdir((d + "/sub").c_str(), 0777) == 0, 2);
@@ -116,7 +118,7 @@ TEST_F(AclTest, DefaultAclIsInheritedAndTheUmaskIgnored) {
   EXPECT_EQ("user::rwx\nuser:4321:rwx\ngroup::r-x\nmask::rwx\nother::---\n\n", acl(d, true));
   // The inherited ACL is enforced: a stranger is "other", and has nothing.
   const std::string f = d + "/file";
-  rc = run_as(kStranger, kStranger, [&] { return can_open(f, O_RDONLY) == EACCES ? 0 : 1; });
+  rc = run_as(kAclStranger, kAclStranger, [&] { return can_open(f, O_RDONLY) == EACCES ? 0 : 1; });
   EXPECT_EQ(0, rc);
 }
 
@@ -126,11 +128,11 @@ TEST_F(AclTest, ChmodUpdatesTheMask) {
   ASSERT_EQ(0, chmod(f.c_str(), 0640));
   ASSERT_TRUE(sh({"setfacl", "-m", "u:4321:rw", f}));
   EXPECT_EQ(0660u, perms(f));
-  ASSERT_EQ(0, run_as(kUser, kUser, [&] { return can_open(f, O_WRONLY); }));
+  ASSERT_EQ(0, run_as(kAclUser, kAclUser, [&] { return can_open(f, O_WRONLY); }));
   ASSERT_TRUE(sh({"chmod", "g-w", f}));
   EXPECT_EQ(0640u, perms(f));
   EXPECT_EQ("user::rw-\nuser:4321:rw-\ngroup::r--\nmask::r--\nother::---\n\n", acl(f));
-  int rc = run_as(kUser, kUser, [&]() -> int {
+  int rc = run_as(kAclUser, kAclUser, [&]() -> int {
     CHILD_EXPECT(can_open(f, O_RDONLY) == 0, 1);
     CHILD_EXPECT(can_open(f, O_WRONLY) == EACCES, 2);
     return 0;
@@ -171,7 +173,7 @@ TEST_F(AclTest, CpAndTarKeepAclsAndARemountToo) {
   }
   // ... and still enforced.
   const std::string f = p("copy/f");
-  int rc = run_as(kUser, kUser, [&]() -> int {
+  int rc = run_as(kAclUser, kAclUser, [&]() -> int {
     CHILD_EXPECT(read_file(f) == "payload", 1);
     CHILD_EXPECT(can_open(f, O_WRONLY) == EACCES, 2);
     return 0;

@@ -35,7 +35,7 @@ bool is_whiteout(const std::string& path) {
   return lstat(path.c_str(), &st) == 0 && S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0);
 }
 
-bool exists(const std::string& path) {
+bool path_exists(const std::string& path) {
   struct stat st {};
   return lstat(path.c_str(), &st) == 0;
 }
@@ -142,7 +142,7 @@ TEST_F(OverlayTest, MountsAndWorksWithRedirectDir) {
   EXPECT_EQ("fresh", read_file(u("new")));
   // Deleting a lower file leaves a whiteout in the upper layer.
   ASSERT_EQ(0, unlink(m("doomed").c_str())) << strerror(errno);
-  EXPECT_FALSE(exists(m("doomed")));
+  EXPECT_FALSE(path_exists(m("doomed")));
   EXPECT_TRUE(is_whiteout(u("doomed")));
   EXPECT_EQ("lower doomed", read_file(lower_ + "/doomed"));
   // Writing a lower file copies it up.
@@ -154,12 +154,12 @@ TEST_F(OverlayTest, MountsAndWorksWithRedirectDir) {
   // one (RENAME_WHITEOUT on pmemfs).
   ASSERT_EQ(0, rename(m("keep").c_str(), m("kept").c_str())) << strerror(errno);
   EXPECT_EQ("lower keep", read_file(m("kept")));
-  EXPECT_FALSE(exists(m("keep")));
+  EXPECT_FALSE(path_exists(m("keep")));
   EXPECT_TRUE(is_whiteout(u("keep")));
   // Renaming a lower directory: with redirect_dir the kernel renames it in
   // place and records where it came from in trusted.overlay.redirect.
   ASSERT_EQ(0, rename(m("dir").c_str(), m("moved").c_str())) << strerror(errno);
-  EXPECT_FALSE(exists(m("dir")));
+  EXPECT_FALSE(path_exists(m("dir")));
   EXPECT_EQ("lower inner", read_file(m("moved/inner")));
   EXPECT_TRUE(is_whiteout(u("dir")));
   EXPECT_GT(getxattr(u("moved").c_str(), "trusted.overlay.redirect", nullptr, 0), 0)
@@ -171,11 +171,11 @@ TEST_F(OverlayTest, MountsAndWorksWithRedirectDir) {
   ASSERT_TRUE(fs_->remount());
   ASSERT_TRUE(mount_overlay("redirect_dir=on"));
   EXPECT_EQ("fresh", read_file(m("new")));
-  EXPECT_FALSE(exists(m("doomed")));
-  EXPECT_FALSE(exists(m("keep")));
+  EXPECT_FALSE(path_exists(m("doomed")));
+  EXPECT_FALSE(path_exists(m("keep")));
   EXPECT_EQ("lower keep", read_file(m("kept")));
   EXPECT_EQ("upper edit", read_file(m("edit")));
-  EXPECT_FALSE(exists(m("dir")));
+  EXPECT_FALSE(path_exists(m("dir")));
   EXPECT_EQ("lower inner", read_file(m("moved/inner")));
   EXPECT_EQ("added", read_file(m("moved/added")));
   ovl_.reset();
@@ -192,13 +192,13 @@ TEST_F(OverlayTest, WithoutRedirectDirADirectoryRenameIsExdevAndMvCopies) {
   EXPECT_EQ(EXDEV, errno);
   ProcResult r = run({"mv", m("dir"), m("moved")});
   ASSERT_EQ(0, r.status) << r.output;
-  EXPECT_FALSE(exists(m("dir")));
+  EXPECT_FALSE(path_exists(m("dir")));
   EXPECT_EQ("lower inner", read_file(m("moved/inner")));
   EXPECT_TRUE(is_whiteout(u("dir")));
   // A directory made in the overlay is pure upper: it renames in place.
   ASSERT_EQ(0, mkdir(m("mine").c_str(), 0755));
   ASSERT_EQ(0, rename(m("mine").c_str(), m("ours").c_str())) << strerror(errno);
-  EXPECT_TRUE(exists(u("ours")));
+  EXPECT_TRUE(path_exists(u("ours")));
 }
 
 }  // namespace
