@@ -85,6 +85,14 @@ void pm_init(void* userdata, fuse_conn_info* conn) noexcept {
   want(FUSE_CAP_PARALLEL_DIROPS);
   want(FUSE_CAP_ASYNC_READ);
   want(FUSE_CAP_ASYNC_DIO);
+  // POSIX ACLs: the kernel caches and enforces them (default_permissions is
+  // on anyway) and hands them over as system.posix_acl_* xattrs; the library
+  // keeps them in step with the mode and inherits default ACLs. Only the
+  // parent's default ACL says whether the umask applies, so the kernel must
+  // not apply it (DONT_MASK: without it, it does, even with POSIX_ACL); it
+  // comes in the request instead (fuse_ctx::umask) and the library applies it.
+  want(FUSE_CAP_POSIX_ACL);
+  want(FUSE_CAP_DONT_MASK);
 
   // Splicing buys nothing here and costs syscalls: replies to READ already go
   // out with one writev of iovecs pointing into the pool (one kernel copy,
@@ -103,10 +111,12 @@ void pm_init(void* userdata, fuse_conn_info* conn) noexcept {
   conn->time_gran = 1;
 
   c.initialized = true;
-  spdlog::info("fuse connection: protocol {}.{}, max_write {}, writeback cache {}, export {}",
+  spdlog::info("fuse connection: protocol {}.{}, max_write {}, writeback cache {}, export {}, "
+               "posix acl {}",
                conn->proto_major, conn->proto_minor, conn->max_write,
                (conn->want & FUSE_CAP_WRITEBACK_CACHE) ? "on" : "off",
-               (conn->want & FUSE_CAP_EXPORT_SUPPORT) ? "on" : "off");
+               (conn->want & FUSE_CAP_EXPORT_SUPPORT) ? "on" : "off",
+               (conn->want & FUSE_CAP_POSIX_ACL) ? "on" : "off");
 }
 
 void pm_destroy(void*) noexcept { spdlog::debug("fuse connection closed"); }

@@ -2,7 +2,7 @@
 // getattr/setattr, and the operations that create, link and remove names.
 #include "fuse/ops_internal.h"
 
-#include <linux/fs.h>  // RENAME_NOREPLACE, RENAME_EXCHANGE
+#include <linux/fs.h>  // RENAME_NOREPLACE, RENAME_EXCHANGE, RENAME_WHITEOUT
 
 #include <string>
 
@@ -167,9 +167,14 @@ void pm_rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) noexcept {
 void pm_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t new_parent,
                const char* new_name, unsigned int flags) noexcept {
   int err = guarded("rename", [&] {
-    // RENAME_WHITEOUT is for overlayfs upper layers; not supported.
-    if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) return EINVAL;
-    return fs(req).rename(parent, name, new_parent, new_name, flags).error();
+    // RENAME_WHITEOUT (overlayfs upper layers): the whiteout is a new node of
+    // the caller's, in the source directory.
+    Caller who;
+    if (flags & RENAME_WHITEOUT) {
+      mode_t mode = S_IFCHR;
+      if (int e2 = new_node_owner(req, parent, mode, who)) return e2;
+    }
+    return fs(req).rename(parent, name, new_parent, new_name, flags, who).error();
   });
   reply_status(req, err);
 }

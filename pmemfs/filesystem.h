@@ -37,7 +37,7 @@ struct Attr {
 struct Caller {
   uid_t uid = 0;
   gid_t gid = 0;
-  mode_t umask = 0;  // applied to the mode of new nodes
+  mode_t umask = 0;  // applied to the mode of new nodes, unless the parent has a default ACL
   // Holds CAP_SYS_ADMIN: listxattr shows it trusted.* names (the kernel
   // already keeps their values from everyone else).
   bool cap_sys_admin = false;
@@ -136,9 +136,15 @@ class Filesystem {
   virtual Result<Attr> link(uint64_t ino, uint64_t new_parent, std::string_view new_name) = 0;
   virtual Status unlink(uint64_t parent, std::string_view name) = 0;
   virtual Status rmdir(uint64_t parent, std::string_view name) = 0;
-  // flags: 0, RENAME_NOREPLACE or RENAME_EXCHANGE.
+  // flags: 0, RENAME_NOREPLACE or RENAME_EXCHANGE; RENAME_WHITEOUT (alone or
+  // with RENAME_NOREPLACE) leaves a whiteout, a character device 0:0 owned by
+  // who, at the source name in the same transaction (for overlayfs).
   virtual Status rename(uint64_t parent, std::string_view name, uint64_t new_parent,
-                        std::string_view new_name, unsigned flags) = 0;
+                        std::string_view new_name, unsigned flags, const Caller& who) = 0;
+  Status rename(uint64_t parent, std::string_view name, uint64_t new_parent,
+                std::string_view new_name, unsigned flags) {
+    return rename(parent, name, new_parent, new_name, flags, Caller{});
+  }
 
   // Open files keep unlinked inodes alive until release.
   virtual Status open(uint64_t ino) = 0;

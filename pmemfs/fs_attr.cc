@@ -106,6 +106,7 @@ Result<Attr> FsImpl::setattr(uint64_t ino, const SetAttr& a) {
   else if (a.valid & SetAttr::kMtime) r.mtime_ns = to_ns(a.mtime);
   r.ctime_ns = (a.valid & SetAttr::kCtime) ? to_ns(a.ctime) : now;
   Txn txn = journal_->begin();
+  if (a.valid & SetAttr::kMode) PMEMFS_TRY(chmod_acl_locked(txn, *inode));
   inodes_->write(txn, f);
   PMEMFS_TRY(txn.commit());
   return attr_of(f);

@@ -45,8 +45,9 @@ class FsImpl final : public Filesystem {
   Result<Attr> link(uint64_t ino, uint64_t new_parent, std::string_view new_name) override;
   Status unlink(uint64_t parent, std::string_view name) override;
   Status rmdir(uint64_t parent, std::string_view name) override;
+  using Filesystem::rename;
   Status rename(uint64_t parent, std::string_view name, uint64_t new_parent,
-                std::string_view new_name, unsigned flags) override;
+                std::string_view new_name, unsigned flags, const Caller& who) override;
   Status open(uint64_t ino) override;
   void release(uint64_t ino) override;
   Result<size_t> read(uint64_t ino, uint64_t off, size_t size, char* buf) override;
@@ -125,6 +126,27 @@ class FsImpl final : public Filesystem {
   Result<std::vector<XattrEntry>*> xattrs_of(Inode& inode);
   // Frees every xattr run into txn. REQUIRES: inode.lock exclusive.
   void free_xattrs_locked(Txn& txn, Inode& inode);
+  // Queue setting (flags: XATTR_CREATE / XATTR_REPLACE) or removing one
+  // xattr into txn, and change the DRAM chain at once (rec.xattr_head, which
+  // the caller writes, and the list); a failed call changes nothing. Several
+  // may share a Txn. REQUIRES: inode.lock exclusive until txn is done.
+  Status stage_setxattr_locked(Txn& txn, Inode& inode, std::string_view name,
+                               std::string_view value, int flags);
+  Status stage_removexattr_locked(Txn& txn, Inode& inode, std::string_view name);
+  // If txn is dropped, puts the DRAM chain of an inode that had xattr_head
+  // `head` before the stage_* calls back as it is on media.
+  void restore_xattrs_on_abort(Txn& txn, const InodeRef& inode, uint64_t head);
+  // POSIX ACLs (fs_acl.cc, rules in acl.h). setxattr of an ACL name: checks
+  // it, keeps the mode in step (an access ACL the mode says all of is not
+  // stored). REQUIRES: inode.lock exclusive.
+  Status set_acl_locked(Txn& txn, Inode& inode, std::string_view name, std::string_view value,
+                        int flags);
+  // A new node's mode and ACLs from dir's default ACL, or the umask without
+  // one (posix_acl_create). REQUIRES: both locks exclusive, child new.
+  Status inherit_acls_locked(Txn& txn, Inode& dir, Inode& child, mode_t umask);
+  // chmod: the access ACL's mask (or group::) follows the new mode.
+  // REQUIRES: inode.lock exclusive; rec.mode is the new mode.
+  Status chmod_acl_locked(Txn& txn, const InodeRef& inode);
   Status finish_orphans();
   // A version 1 pool becomes version 2 once its orphans are finished.
   Status upgrade_format();

@@ -133,7 +133,7 @@ Result<Attr> FsImpl::make_node(uint64_t parent, std::string_view name, mode_t mo
   Inode& child = **c;
   auto& r = child.rec;
   const int64_t now = now_ns();
-  r.mode = (mode & S_IFMT) | (mode & 07777 & ~who.umask);
+  r.mode = (mode & S_IFMT) | (mode & 07777);  // umask or default ACL: below
   r.uid = who.uid;
   r.gid = who.gid;
   if (dir.rec.mode & S_ISGID) {
@@ -161,6 +161,7 @@ Result<Attr> FsImpl::make_node(uint64_t parent, std::string_view name, mode_t mo
       child.dir = std::make_unique<Directory>(*pool_, *alloc_, child);
     });
   }
+  PMEMFS_TRY(inherit_acls_locked(txn, dir, child, who.umask));
   PMEMFS_TRY((*d)->add(txn, name, child.ino, dirent_type(r.mode)));
   if (is_dir) dir.rec.nlink += 1;
   dir.fold_times();

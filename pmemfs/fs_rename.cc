@@ -1,5 +1,5 @@
 // rename(2) in all its forms: plain, over an existing name, RENAME_NOREPLACE,
-// RENAME_EXCHANGE, within a directory and across directories.
+// RENAME_EXCHANGE, RENAME_WHITEOUT, within a directory and across directories.
 #include <dirent.h>
 #include <linux/fs.h>
 
@@ -11,9 +11,10 @@
 namespace pmemfs {
 
 Status FsImpl::rename(uint64_t parent, std::string_view name, uint64_t new_parent,
-                      std::string_view new_name, unsigned flags) {
-  if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) return err(EINVAL);
-  if ((flags & RENAME_NOREPLACE) && (flags & RENAME_EXCHANGE)) return err(EINVAL);
+                      std::string_view new_name, unsigned flags, const Caller& who) {
+  if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT)) return err(EINVAL);
+  if ((flags & (RENAME_NOREPLACE | RENAME_WHITEOUT)) && (flags & RENAME_EXCHANGE))
+    return err(EINVAL);
   for (auto n : {name, new_name}) {
     if (n.empty()) return err(ENOENT);
     if (n.size() > layout::kMaxNameLen) return err(ENAMETOOLONG);
@@ -103,6 +104,22 @@ Status FsImpl::rename(uint64_t parent, std::string_view name, uint64_t new_paren
   Txn txn = journal_->begin();
   const int64_t now = now_ns();
   std::set<Inode*> touched{&src_dir, &dst_dir, src.get()};
+  // The whiteout is born in this Txn: a crash shows the old names or the new
+  // names with it, never the source name gone without it.
+  InodeRef whiteout;
+  if (flags & RENAME_WHITEOUT) {
+    auto w = inodes_->allocate(txn);
+    if (!w.ok()) return err(w.error());
+    whiteout = *w;
+    auto& r = whiteout->rec;
+    r.mode = S_IFCHR;  // WHITEOUT_MODE 0, rdev WHITEOUT_DEV 0:0, as ext4 and tmpfs
+    r.rdev = 0;
+    r.uid = who.uid;
+    r.gid = (src_dir.rec.mode & S_ISGID) ? src_dir.rec.gid : who.gid;
+    r.nlink = 1;
+    r.atime_ns = r.mtime_ns = r.ctime_ns = r.btime_ns = now;
+    touched.insert(whiteout.get());
+  }
   if (flags & RENAME_EXCHANGE) {
     (*sd)->replace(txn, name, dst->ino, dirent_type(dst->rec.mode));
     (*dd)->replace(txn, new_name, src->ino, dirent_type(src->rec.mode));
@@ -138,7 +155,10 @@ Status FsImpl::rename(uint64_t parent, std::string_view name, uint64_t new_paren
     } else {
       PMEMFS_TRY((*dd)->add(txn, new_name, src->ino, dirent_type(src->rec.mode)));
     }
-    (*sd)->remove(txn, name);
+    if (whiteout)
+      (*sd)->replace(txn, name, whiteout->ino, DT_CHR);
+    else
+      (*sd)->remove(txn, name);
     if (src->is_dir() && cross) {
       src->rec.parent = new_parent;
       src_dir.rec.nlink -= 1;
@@ -160,6 +180,12 @@ Status FsImpl::rename(uint64_t parent, std::string_view name, uint64_t new_paren
   l1 = {};
   rename_lock = {};
   if (dst_unlinked) reclaim_if_unused(dst, true);
+  if (whiteout) {
+    // The kernel holds no reference to it: no need to keep it cached.
+    const uint64_t wino = whiteout->ino;
+    whiteout.reset();
+    inodes_->evict(wino);
+  }
   return {};
 }
 

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "pmemfs/acl.h"
 #include "pmemfs/crc32c.h"
 #include "pmemfs/fs_impl.h"
 
@@ -53,12 +54,20 @@ void FsImpl::free_xattrs_locked(Txn& txn, Inode& f) {
   f.rec.xattr_head = 0;
 }
 
-Status FsImpl::setxattr(uint64_t ino, std::string_view name, std::string_view value, int flags) {
-  PMEMFS_TRY(check_xattr(name, value.size()));
-  auto inode = get(ino);
-  if (!inode.ok()) return err(inode.error());
-  Inode& f = **inode;
-  std::unique_lock<InodeLock> lk(f.lock);
+void FsImpl::restore_xattrs_on_abort(Txn& txn, const InodeRef& inode, uint64_t head) {
+  // What is on media is what the dropped Txn never reached: read it back.
+  txn.on_abort([this, inode, head] {
+    inode->rec.xattr_head = head;
+    auto l = load_xattrs(*pool_, *alloc_, head, inode->ino);
+    if (l.ok())
+      inode->xattrs = std::move(*l);
+    else
+      inode->xattr_load_error = l.error();
+  });
+}
+
+Status FsImpl::stage_setxattr_locked(Txn& txn, Inode& f, std::string_view name,
+                                     std::string_view value, int flags) {
   auto list = xattrs_of(f);
   if (!list.ok()) return err(list.error());
   auto& xs = **list;
@@ -68,7 +77,6 @@ Status FsImpl::setxattr(uint64_t ino, std::string_view name, std::string_view va
 
   const uint64_t bytes = sizeof(XattrHeader) + name.size() + value.size();
   const auto nblocks = static_cast<uint32_t>((bytes + kBlockSize - 1) / kBlockSize);
-  Txn txn = journal_->begin();
   auto run = alloc_->alloc_exact(txn, nblocks);
   if (!run.ok()) return err(run.error());
   const size_t pos = it == xs.end() ? 0 : static_cast<size_t>(it - xs.begin());
@@ -91,16 +99,51 @@ Status FsImpl::setxattr(uint64_t ino, std::string_view name, std::string_view va
                      make_header(prev.nblocks, run->pool_block, prev.name, prev.value));
   }
   XattrEntry entry{std::string(name), std::string(value), run->pool_block, nblocks};
-  if (it != xs.end()) alloc_->free(txn, it->block, it->nblocks);
+  if (it != xs.end()) {
+    alloc_->free(txn, it->block, it->nblocks);
+    xs[pos] = std::move(entry);
+  } else {
+    xs.insert(xs.begin(), std::move(entry));
+  }
+  return {};
+}
+
+Status FsImpl::stage_removexattr_locked(Txn& txn, Inode& f, std::string_view name) {
+  auto list = xattrs_of(f);
+  if (!list.ok()) return err(list.error());
+  auto& xs = **list;
+  auto it = std::find_if(xs.begin(), xs.end(), [&](const XattrEntry& x) { return x.name == name; });
+  if (it == xs.end()) return err(ENODATA);
+  const size_t pos = static_cast<size_t>(it - xs.begin());
+  const uint64_t next = pos + 1 < xs.size() ? xs[pos + 1].block : 0;
+  if (pos == 0) {
+    f.rec.xattr_head = next;
+  } else {
+    const XattrEntry& prev = xs[pos - 1];
+    txn.write_record(prev.block * kBlockSize, make_header(prev.nblocks, next, prev.name, prev.value));
+  }
+  alloc_->free(txn, it->block, it->nblocks);
+  xs.erase(it);
+  return {};
+}
+
+Status FsImpl::setxattr(uint64_t ino, std::string_view name, std::string_view value, int flags) {
+  PMEMFS_TRY(check_xattr(name, value.size()));
+  auto inode = get(ino);
+  if (!inode.ok()) return err(inode.error());
+  Inode& f = **inode;
+  std::unique_lock<InodeLock> lk(f.lock);
+  Txn txn = journal_->begin();
+  const uint64_t head = f.rec.xattr_head;
+  if (acl::is_acl_xattr(name))
+    PMEMFS_TRY(set_acl_locked(txn, f, name, value, flags));  // fs_acl.cc
+  else
+    PMEMFS_TRY(stage_setxattr_locked(txn, f, name, value, flags));
+  restore_xattrs_on_abort(txn, *inode, head);
   f.fold_times();
   f.rec.ctime_ns = now_ns();
   inodes_->write(txn, f);
-  PMEMFS_TRY(txn.commit());
-  if (it != xs.end())
-    xs[pos] = std::move(entry);
-  else
-    xs.insert(xs.begin(), std::move(entry));
-  return {};
+  return txn.commit();
 }
 
 Result<std::string> FsImpl::getxattr(uint64_t ino, std::string_view name) {
@@ -132,27 +175,14 @@ Status FsImpl::removexattr(uint64_t ino, std::string_view name) {
   if (!inode.ok()) return err(inode.error());
   Inode& f = **inode;
   std::unique_lock<InodeLock> lk(f.lock);
-  auto list = xattrs_of(f);
-  if (!list.ok()) return err(list.error());
-  auto& xs = **list;
-  auto it = std::find_if(xs.begin(), xs.end(), [&](const XattrEntry& x) { return x.name == name; });
-  if (it == xs.end()) return err(ENODATA);
-  const size_t pos = static_cast<size_t>(it - xs.begin());
-  const uint64_t next = pos + 1 < xs.size() ? xs[pos + 1].block : 0;
   Txn txn = journal_->begin();
-  if (pos == 0) {
-    f.rec.xattr_head = next;
-  } else {
-    const XattrEntry& prev = xs[pos - 1];
-    txn.write_record(prev.block * kBlockSize, make_header(prev.nblocks, next, prev.name, prev.value));
-  }
-  alloc_->free(txn, it->block, it->nblocks);
+  const uint64_t head = f.rec.xattr_head;
+  PMEMFS_TRY(stage_removexattr_locked(txn, f, name));
+  restore_xattrs_on_abort(txn, *inode, head);
   f.fold_times();
   f.rec.ctime_ns = now_ns();
   inodes_->write(txn, f);
-  PMEMFS_TRY(txn.commit());
-  xs.erase(it);
-  return {};
+  return txn.commit();
 }
 
 }  // namespace pmemfs

@@ -4,6 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "pmemfs/acl.h"
 #include "pmemfs/alloc.h"
 #include "pmemfs/crc32c.h"
 #include "pmemfs/layout.h"
@@ -48,7 +49,8 @@ Status check_xattr(std::string_view name, size_t value_len) {
   if (value_len > layout::kMaxXattrValue) return err(E2BIG);
   for (std::string_view ns : {"user.", "trusted.", "security."})
     if (name.size() > ns.size() && name.substr(0, ns.size()) == ns) return {};
-  return err(EOPNOTSUPP);  // system.* (ACLs) and unknown namespaces
+  if (acl::is_acl_xattr(name)) return {};
+  return err(EOPNOTSUPP);  // the rest of system.* and unknown namespaces
 }
 
 }  // namespace pmemfs

@@ -17,6 +17,8 @@ packages=(
   libgtest-dev libbenchmark-dev fio
   # tests: mkfs.ext4 makes the foreign filesystem mkfs.pmemfs must not overwrite
   e2fsprogs
+  # tests: setfacl/getfacl for the POSIX ACL mount tests
+  acl
   # clang and its sanitizer/libFuzzer runtimes (fuzz targets, TSan/ASan)
   clang libclang-rt-14-dev
   # runtime: fusermount3 and /etc/fuse.conf for the daemon and mount tests

@@ -4,10 +4,13 @@
 // crash_harness.h). The suite prints how many crash states it checked.
 #include <linux/falloc.h>
 #include <linux/fs.h>
+#include <linux/posix_acl.h>
+#include <linux/posix_acl_xattr.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -84,6 +87,29 @@ void fragmented_tree(Filesystem& fs) {
   for (uint64_t i = 0; i < 400; ++i)
     ASSERT_TRUE(fs.fallocate(frag, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (2 * i + 1) * 4096, 4096)
                     .ok());
+}
+
+// u::rw- u:4321:r-x g::r-- m::r-x o::--- as the kernel hands it over.
+std::string acl_value() {
+  std::string v(4 + 5 * 8, '\0');
+  const uint16_t entries[5][2] = {{ACL_USER_OBJ, 6}, {ACL_USER, 5}, {ACL_GROUP_OBJ, 4},
+                                  {ACL_MASK, 5}, {ACL_OTHER, 0}};
+  const uint32_t version = POSIX_ACL_XATTR_VERSION;
+  std::memcpy(v.data(), &version, 4);
+  for (int i = 0; i < 5; ++i) {
+    const uint32_t id = entries[i][0] == ACL_USER ? 4321u : static_cast<uint32_t>(ACL_UNDEFINED_ID);
+    std::memcpy(v.data() + 4 + i * 8, &entries[i][0], 2);
+    std::memcpy(v.data() + 4 + i * 8 + 2, &entries[i][1], 2);
+    std::memcpy(v.data() + 4 + i * 8 + 4, &id, 4);
+  }
+  return v;
+}
+
+// standard_tree, with an access ACL on /f and a default ACL on /d.
+void acl_tree(Filesystem& fs) {
+  standard_tree(fs);
+  ASSERT_TRUE(fs.setxattr(path_ino(fs, "/f"), "system.posix_acl_access", acl_value(), 0).ok());
+  ASSERT_TRUE(fs.setxattr(path_ino(fs, "/d"), "system.posix_acl_default", acl_value(), 0).ok());
 }
 
 Status truncate_to(Filesystem& fs, const std::string& path, uint64_t size) {
@@ -164,6 +190,13 @@ std::vector<CrashCase> metadata_cases() {
        [d](Filesystem& fs) { return fs.rename(kRoot, "e", d(fs), "a", RENAME_EXCHANGE); }},
       {"rename-noreplace", standard_tree,
        [d](Filesystem& fs) { return fs.rename(kRoot, "f", d(fs), "new", RENAME_NOREPLACE); }},
+      // The whiteout's inode is allocated, written and linked in the rename's Txn.
+      {"rename-whiteout", standard_tree,
+       [](Filesystem& fs) { return fs.rename(kRoot, "f", kRoot, "g", RENAME_WHITEOUT, root()); }},
+      {"rename-whiteout-over-file", standard_tree,
+       [d](Filesystem& fs) { return fs.rename(kRoot, "f", d(fs), "a", RENAME_WHITEOUT, root()); }},
+      {"rename-whiteout-dir-across", standard_tree,
+       [d](Filesystem& fs) { return fs.rename(kRoot, "e", d(fs), "e", RENAME_WHITEOUT, root()); }},
       {"symlink", standard_tree,
        [d](Filesystem& fs) {
          auto a = fs.symlink(d(fs), "sl", "../some/where/else", root());
@@ -191,6 +224,24 @@ std::vector<CrashCase> metadata_cases() {
          s.mode = 0600;
          auto r = fs.setattr(path_ino(fs, "/f"), s);
          return r.ok() ? Status{} : err(r.error());
+       }},
+      // ACLs: an xattr and the mode in one Txn; a new node with two.
+      {"setfacl", standard_tree,
+       [](Filesystem& fs) {
+         return fs.setxattr(path_ino(fs, "/f"), "system.posix_acl_access", acl_value(), 0);
+       }},
+      {"chmod-with-acl", acl_tree,
+       [](Filesystem& fs) {
+         SetAttr s;
+         s.valid = SetAttr::kMode;
+         s.mode = 0600;
+         auto r = fs.setattr(path_ino(fs, "/f"), s);
+         return r.ok() ? Status{} : err(r.error());
+       }},
+      {"mkdir-inheriting-acl", acl_tree,
+       [d](Filesystem& fs) {
+         auto a = fs.mkdir(d(fs), "sub", 0777, root());
+         return a.ok() ? Status{} : err(a.error());
        }},
   };
 }

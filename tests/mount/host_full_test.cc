@@ -50,7 +50,7 @@ bool fully_allocated(const std::string& path) {
   return static_cast<uint64_t>(st.st_blocks) * 512 >= static_cast<uint64_t>(st.st_size);
 }
 
-bool exists(const std::string& path) {
+bool path_exists(const std::string& path) {
   struct stat st {};
   return ::stat(path.c_str(), &st) == 0;
 }
@@ -178,7 +178,7 @@ TEST_F(HostFullTest, MkfsRefusesAPoolLargerThanTheFreeSpaceAndLeavesNothing) {
         << "names the bytes needed: " << r.output;
     EXPECT_NE(std::string::npos, r.output.find(std::to_string(kHostSize) + " bytes (64.0 MiB) free"))
         << "names the bytes free: " << r.output;
-    EXPECT_FALSE(exists(pool_)) << "a refused mkfs left " << pool_ << " behind";
+    EXPECT_FALSE(path_exists(pool_)) << "a refused mkfs left " << pool_ << " behind";
   }
 }
 
@@ -187,7 +187,7 @@ TEST_F(HostFullTest, MkfsOnAFullFilesystemRefusesAndLeavesNothing) {
   ProcResult r = mkfs({"-s", "32M", pool_});
   EXPECT_EQ(1, r.status) << "mkfs must refuse, not die (135 is SIGBUS): " << r.output;
   EXPECT_NE(std::string::npos, r.output.find("not enough space")) << r.output;
-  EXPECT_FALSE(exists(pool_)) << "a refused mkfs left a partial " << pool_ << " behind";
+  EXPECT_FALSE(path_exists(pool_)) << "a refused mkfs left a partial " << pool_ << " behind";
 }
 
 TEST_F(HostFullTest, MkfsAllocatesEveryByteOfThePool) {
