@@ -1,6 +1,7 @@
 #include "tree_dump.h"
 
 #include <sys/stat.h>
+#include <sys/uio.h>
 
 #include <algorithm>
 #include <functional>
@@ -76,10 +77,14 @@ Result<TreeDump> dump_tree(Filesystem& fs, const std::string& data_path, bool al
       const bool is_data = p == data_path;
       auto desc = describe(fs, *a, is_data, !all_files);
       if (desc.ok() && all_files && S_ISREG(a->mode) && !d.files.count(a->ino)) {
-        std::string buf(a->size, '\0');
-        auto n = fs.read(a->ino, 0, buf.size(), buf.data());
+        // Appended straight from the pool's iovecs: no zero fill first.
+        std::string buf;
+        buf.reserve(a->size);
+        auto n = fs.read_direct(a->ino, 0, a->size, [&](const iovec* iov, int count) {
+          for (int i = 0; i < count; ++i) buf.append(static_cast<const char*>(iov[i].iov_base), iov[i].iov_len);
+          return 0;
+        });
         if (!n.ok()) desc = err(n.error());
-        buf.resize(n.ok() ? *n : 0);
         d.files[a->ino] = std::move(buf);
       }
       fs.forget(a->ino, 1);

@@ -4,10 +4,12 @@
 // regression workloads of bugs found; and self-tests that prove the harness
 // can fail.
 //
-//   workload_test [--seed=N] [--three=N] [--evictions=N] [--deep] [gtest flags]
+//   workload_test [--seed=N] [--three=N] [--evictions=N] [--shard=K/N] [--deep] [gtest flags]
 //
 // --seed defaults to a fixed value, so a CI failure replays exactly; the seed
-// is printed either way. --deep walks every pair and triple of steps (days).
+// is printed either way. --shard=K/N runs every N-th workload from the K-th
+// (0-based), so that N processes share the cores. --deep walks every pair
+// and triple of steps (days).
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -26,8 +28,9 @@ namespace {
 
 struct SuiteOptions {
   uint64_t seed = 20261202;
-  size_t three = 1200;  // sampled three-step workloads
+  size_t three = 1400;  // sampled three-step workloads
   int evictions = 2;
+  size_t shard = 0, shards = 1;
   bool deep = false;
 };
 SuiteOptions g_opts;
@@ -73,21 +76,24 @@ TEST(Workloads, EveryOneAndTwoStepWorkloadAndASampleOfThreeKeepEveryPromise) {
   WorkloadRunner runner;
   ASSERT_EQ("", runner.error());
   std::mt19937_64 rng(g_opts.seed);
-  const auto ws = generate(rng, g_opts.three, g_opts.deep);
+  const auto all = generate(rng, g_opts.three, g_opts.deep);
+  std::vector<Workload> ws;
+  for (size_t i = g_opts.shard; i < all.size(); i += g_opts.shards) ws.push_back(all[i]);
   const auto t0 = std::chrono::steady_clock::now();
   const Totals t = run_all(runner, ws, g_opts.evictions);
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf(
-      "workload crash suite: seed %llu, %llu workloads (%zu ops, %zu steps; all of 1 and 2 ops, "
-      "%s of 3), %llu persist points, %llu crash states checked, %llu violations, %.0f s\n"
-      "replay: %s --seed=%llu --three=%zu --evictions=%d%s\n",
-      static_cast<unsigned long long>(g_opts.seed), static_cast<unsigned long long>(t.workloads),
+      "workload crash suite: seed %llu, shard %zu/%zu: %llu workloads (%zu ops, %zu steps; all of 1 "
+      "and 2 ops, %s of 3), %llu persist points, %llu crash states checked, %llu violations, %.0f s\n"
+      "replay: %s --seed=%llu --three=%zu --evictions=%d --shard=%zu/%zu%s\n",
+      static_cast<unsigned long long>(g_opts.seed), g_opts.shard, g_opts.shards,
+      static_cast<unsigned long long>(t.workloads),
       all_ops().size(), all_steps().size(), g_opts.deep ? "all" : std::to_string(g_opts.three).c_str(),
       static_cast<unsigned long long>(t.points), static_cast<unsigned long long>(t.states),
       static_cast<unsigned long long>(t.violations), secs, ::testing::internal::GetArgvs()[0].c_str(),
-      static_cast<unsigned long long>(g_opts.seed), g_opts.three, g_opts.evictions,
-      g_opts.deep ? " --deep" : "");
+      static_cast<unsigned long long>(g_opts.seed), g_opts.three, g_opts.evictions, g_opts.shard,
+      g_opts.shards, g_opts.deep ? " --deep" : "");
   EXPECT_EQ(ws.size(), t.workloads);
 }
 
@@ -222,7 +228,13 @@ int main(int argc, char** argv) {
     if (a.rfind("--seed=", 0) == 0) o.seed = std::strtoull(value("--seed=").c_str(), nullptr, 0);
     else if (a.rfind("--three=", 0) == 0) o.three = std::strtoull(value("--three=").c_str(), nullptr, 0);
     else if (a.rfind("--evictions=", 0) == 0) o.evictions = std::atoi(value("--evictions=").c_str());
-    else if (a == "--deep") o.deep = true;
+    else if (a.rfind("--shard=", 0) == 0) {
+      if (std::sscanf(a.c_str(), "--shard=%zu/%zu", &o.shard, &o.shards) != 2 || o.shards == 0 ||
+          o.shard >= o.shards) {
+        std::fprintf(stderr, "workload_test: --shard=K/N needs 0 <= K < N, not %s\n", a.c_str() + 8);
+        return 2;
+      }
+    } else if (a == "--deep") o.deep = true;
     else {
       std::fprintf(stderr, "workload_test: unknown argument %s\n", argv[i]);
       return 2;
