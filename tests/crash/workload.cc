@@ -97,6 +97,8 @@ std::vector<Op> make_ops() {
       // ---- data: stores through a mapping, durable after msync/fsync
       {"mapped-store-pmd", "/d0/b", E::kMapped,
        [](Filesystem& fs) { return mapped_store(fs, "/d0/b", 300 * kPage + 100, 3 * kPage, 'M'); }},
+      {"mapped-store-pmd-at-eof", "/d0/b", E::kMapped,
+       [](Filesystem& fs) { return mapped_store(fs, "/d0/b", 2 * kMiB + 100, 8192, 'N'); }},
       {"mapped-store-pte", "/d0/a", E::kMapped,
        [](Filesystem& fs) { return mapped_store(fs, "/d0/a", 100, 6000, 'm'); }},
       // ---- truncate
@@ -106,7 +108,7 @@ std::vector<Op> make_ops() {
          return a.ok() ? truncate_to(fs, "/d0/b", a->size) : err(a.error());
        }},
       {"truncate-shrink-in-pmd", "/d0/b", E::kPersisted,
-       [](Filesystem& fs) { return truncate_to(fs, "/d0/b", kMiB + 100); }},
+       [](Filesystem& fs) { return truncate_to(fs, "/d0/b", kMiB + kMiB / 2 + 100); }},
       {"truncate-grow", "/d1/c", E::kPersisted,
        [](Filesystem& fs) { return truncate_to(fs, "/d1/c", 5 * kMiB); }},
       {"truncate-to-zero", "/d0/a", E::kPersisted,
@@ -163,6 +165,25 @@ std::vector<Op> make_ops() {
          s.valid = SetAttr::kMode;
          s.mode = 0600;
          return fs.setattr(path_ino(fs, "/d1/c"), s).ok() ? Status{} : err(EIO);
+       }},
+      // The kernel forgets every inode (echo 2 > /proc/sys/vm/drop_caches):
+      // the daemon evicts what is not open, persisting what only DRAM held.
+      {"drop-caches", "/d1/c", E::kNone,
+       [](Filesystem& fs) -> Status {
+         std::vector<uint64_t> inos;
+         std::function<void(uint64_t)> walk = [&](uint64_t dir) {
+           (void)fs.readdir(dir, 0, [&](const DirEntry& e) {
+             if (e.name != "." && e.name != "..") inos.push_back(e.ino);
+             return true;
+           });
+         };
+         walk(kRoot);
+         for (size_t i = 0; i < inos.size(); ++i) {
+           auto a = fs.getattr(inos[i]);
+           if (a.ok() && S_ISDIR(a->mode)) walk(inos[i]);
+         }
+         for (uint64_t ino : inos) fs.forget(ino, uint64_t{1} << 40);
+         return {};
        }},
       {"utimes", "/d1/c", E::kNone,
        [](Filesystem& fs) -> Status {
@@ -244,8 +265,9 @@ uint64_t path_ino(Filesystem& fs, const std::string& path) {
   while (pos < path.size() && ino) {
     size_t next = path.find('/', pos);
     if (next == std::string::npos) next = path.size();
+    // The reference a lookup takes is kept, as the kernel's dentry cache
+    // keeps it: inodes stay cached until the "drop-caches" op forgets them.
     auto a = fs.lookup(ino, path.substr(pos, next - pos));
-    if (a.ok()) fs.forget(a->ino, 1);
     ino = a.ok() ? a->ino : 0;
     pos = next + 1;
   }

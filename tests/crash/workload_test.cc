@@ -110,7 +110,7 @@ const Regression kRegressions[] = {
     // entry and dropped the dirty marks of pages it kept; fsync flushed
     // nothing.
     {"StoresInA2MExtentThenTruncateToTheSameSizeThenFsync", "truncate dropped dirty marks",
-     {{"mapped-store-pmd", Sync::kNone}, {"truncate-same-size", Sync::kFsync}}},
+     {{"mapped-store-pmd-at-eof", Sync::kNone}, {"truncate-same-size", Sync::kFsync}}},
     {"StoresInA2MExtentThenShrinkThenFsync", "truncate dropped dirty marks",
      {{"mapped-store-pmd", Sync::kNone}, {"truncate-shrink-in-pmd", Sync::kFsync}}},
     {"StoresInA2MExtentThenPunchOnePageThenFsync", "punch dropped dirty marks",
@@ -122,6 +122,8 @@ const Regression kRegressions[] = {
     {"ExtendingWriteThenSyncThenRename", "write() was not durable when answered",
      {{"write-extending", Sync::kSync}, {"rename", Sync::kFsyncDir}}},
 };
+
+void PrintTo(const Regression& r, std::ostream* os) { *os << r.name; }
 
 class WorkloadRegression : public ::testing::TestWithParam<Regression> {};
 
