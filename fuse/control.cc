@@ -37,6 +37,7 @@ std::string powerfail_to_json(const OpsContext& c) {
   return std::string("{\"powerfail_sim\":") + (c.powerfail.enabled ? "true" : "false") +
          ",\"evict_probability\":" + evict +
          ",\"power_cut\":" + (c.power_cut.load() ? "true" : "false") +
+         ",\"syncs\":" + std::to_string(c.syncs.load()) +
          ",\"pid\":" + std::to_string(getpid()) + "}";
 }
 

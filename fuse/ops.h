@@ -37,6 +37,10 @@ struct OpsContext {
   // The mount's directory in /sys/fs/fuse/connections (the minor number of
   // its device), found at mount time under powerfail_sim; empty otherwise.
   std::string fuse_connection;
+  // -o powerfail_cut_after: cut after answering this many syncs (0: never),
+  // and how many have been answered.
+  uint64_t cut_after_syncs = 0;
+  std::atomic<uint64_t> syncs{0};
 };
 
 // The table to hand to fuse_session_new.

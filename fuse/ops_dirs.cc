@@ -1,6 +1,8 @@
 // Directories (listing with and without attributes) and statfs.
 #include "fuse/ops_internal.h"
 
+#include "fuse/power_cut.h"
+
 #include <sys/statvfs.h>
 
 #include <string>
@@ -120,8 +122,10 @@ void pm_releasedir(fuse_req_t req, fuse_ino_t, fuse_file_info*) noexcept {
 }
 
 void pm_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info*) noexcept {
-  reply_status(req,
-               guarded("fsyncdir", [&] { return fs(req).fsync(ino, datasync != 0).error(); }));
+  const int err = guarded("fsyncdir", [&] { return fs(req).fsync(ino, datasync != 0).error(); });
+  OpsContext& c = ctx(req);
+  reply_status(req, err);
+  if (!err) sync_answered(c);
 }
 
 // ---- file system -------------------------------------------------------------

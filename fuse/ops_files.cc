@@ -3,6 +3,7 @@
 #include "fuse/ops_internal.h"
 
 #include "fuse/kill_privs.h"
+#include "fuse/power_cut.h"
 
 #include <sys/uio.h>
 
@@ -176,7 +177,10 @@ void pm_release(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) noexcept {
 }
 
 void pm_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info*) noexcept {
-  reply_status(req, guarded("fsync", [&] { return fs(req).fsync(ino, datasync != 0).error(); }));
+  const int err = guarded("fsync", [&] { return fs(req).fsync(ino, datasync != 0).error(); });
+  OpsContext& c = ctx(req);
+  reply_status(req, err);
+  if (!err) sync_answered(c);
 }
 
 void pm_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,

@@ -77,7 +77,7 @@ const char* cache_mode_name(CacheMode m) {
 PowerFailOptions powerfail_options(const Options& o) {
   // Seed 0: eviction draws from the clock, so repeated runs explore different
   // survivors; the daemon logs how many survived.
-  return PowerFailOptions{o.powerfail_sim, o.powerfail_evict.value_or(0), 0};
+  return PowerFailOptions{o.powerfail_sim, o.powerfail_evict.value_or(0), o.powerfail_seed.value_or(0)};
 }
 
 // Applies one comma separated -o list to opts, collecting every problem.
@@ -123,6 +123,14 @@ static void apply_option_list(const std::string& list, Options& opts, std::vecto
       double p = 0;
       if (parse_probability(val, p)) opts.powerfail_evict = p;
       else errors.push_back("bad value in -o " + word + ": expected powerfail_evict=P, a probability from 0 to 1");
+    } else if (key == "powerfail_seed") {
+      unsigned long long n = 0;
+      if (parse_uint(val, ~0ull, n)) opts.powerfail_seed = n;
+      else errors.push_back("bad value in -o " + word + ": expected powerfail_seed=N, a number");
+    } else if (key == "powerfail_cut_after") {
+      unsigned long long n = 0;
+      if (parse_uint(val, ~0ull, n) && n > 0) opts.powerfail_cut_after = n;
+      else errors.push_back("bad value in -o " + word + ": expected powerfail_cut_after=N, a count of syncs from 1");
     } else if (w == "ro") {
       opts.read_only = true;
       opts.fuse_opts.push_back(word);
@@ -196,6 +204,9 @@ ParsedArgs parse_args(int argc, const char* const* argv) {
     r.errors.push_back(std::string("-o powerfail_evict=") + p +
                        " needs -o powerfail_sim (there is no simulated power to cut)");
   }
+  if (!o.powerfail_sim && (o.powerfail_seed || o.powerfail_cut_after))
+    r.errors.push_back(std::string("-o ") + (o.powerfail_seed ? "powerfail_seed" : "powerfail_cut_after") +
+                       " needs -o powerfail_sim (there is no simulated power to cut)");
   if (o.powerfail_sim && o.read_only)
     r.errors.push_back("-o powerfail_sim cannot be used with ro (a read-only mount has nothing to lose)");
   if (o.help || o.version) return r;
@@ -228,6 +239,9 @@ std::string usage(const char* argv0) {
          "     read_ahead_kb=KIB   read-ahead of the mount (root only; default 1024, 0 = kernel's)\n"
          "     powerfail_sim   simulate power failure (pool files only): only persisted data\n"
          "                         reaches the pool; `pmemfs-ctl powercut MOUNTPOINT` cuts power\n"
+         "     powerfail_seed=N    with powerfail_sim: seed of the eviction (reproducible cuts)\n"
+         "     powerfail_cut_after=N   with powerfail_sim: cut the power right after answering\n"
+         "                         the N-th fsync/fdatasync/msync/directory fsync\n"
          "     powerfail_evict=P   with powerfail_sim: each unpersisted cache line survives a cut\n"
          "                         with probability P (0 to 1; default 0)\n"
          "     ro, rw, allow_other, max_read=BYTES, and the usual FUSE mount options\n"

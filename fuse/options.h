@@ -48,6 +48,13 @@ struct Options {
   // Share of the unpersisted cache lines a cut lets survive, in [0, 1]; unset
   // means none. Given without powerfail_sim it is an error, not ignored.
   std::optional<double> powerfail_evict;
+  // Seed of the eviction's random choice (-o powerfail_seed=N): the same
+  // seed and the same requests evict the same lines. Unset: a random seed.
+  std::optional<uint64_t> powerfail_seed;
+  // Cut the power right after answering the N-th fsync/fdatasync/fsync of a
+  // directory/msync (-o powerfail_cut_after=N; 0: never). They all reach the
+  // daemon as FSYNC or FSYNCDIR requests.
+  uint64_t powerfail_cut_after = 0;
 
   // Options handed to libfuse verbatim (kernel/fusermount mount options).
   std::vector<std::string> fuse_opts;

@@ -39,4 +39,11 @@ int cut_power(OpsContext& c, uid_t caller, pid_t caller_pid) {
   return 0;
 }
 
+void sync_answered(OpsContext& c) {
+  const uint64_t n = c.syncs.fetch_add(1, std::memory_order_relaxed) + 1;
+  if (c.cut_after_syncs == 0 || n != c.cut_after_syncs) return;
+  spdlog::warn("powerfail_cut_after={}: cutting the power after sync {}", c.cut_after_syncs, n);
+  if (int e = cut_power(c, geteuid(), getpid())) spdlog::error("power cut failed: {}", strerror(e));
+}
+
 }  // namespace pmemfs::daemon

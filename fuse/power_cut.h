@@ -26,4 +26,9 @@ inline constexpr const char* kFuseConnections = "/sys/fs/fuse/connections";
 // reply then goes nowhere); a second cut does nothing.
 int cut_power(OpsContext& c, uid_t caller, pid_t caller_pid);
 
+// Counts a sync the daemon has just answered with success (FSYNC or
+// FSYNCDIR) and, under -o powerfail_cut_after=N, cuts the power after the
+// N-th: the program has seen that sync succeed, and nothing after it.
+void sync_answered(OpsContext& c);
+
 }  // namespace pmemfs::daemon

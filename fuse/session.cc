@@ -52,6 +52,7 @@ Session::Session(Filesystem& fs, const Options& opts) : fs_(fs), opts_(opts) {
   ctx_.max_read = opts.max_read;
   ctx_.single_thread = opts.single_thread;
   ctx_.powerfail = powerfail_options(opts);
+  ctx_.cut_after_syncs = opts.powerfail_cut_after;
 }
 
 Session::~Session() {

@@ -28,6 +28,9 @@ packages=(
   # used by the scripts: mountpoint/setarch/findmnt (util-linux), cmp/diff,
   # python3 (test summary, fio JSON parsing), kmod (modprobe fuse)
   util-linux diffutils python3 kmod
+  # real programs under power cuts in the mount tests: SQLite (python3's own
+  # sqlite3 module) and LMDB
+  python3-lmdb
 )
 
 missing=()

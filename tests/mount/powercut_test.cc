@@ -373,6 +373,10 @@ TEST_F(PowercutRefusalTest, BadPowerfailOptionsAreRefusedByName) {
       {"powerfail_sim,powerfail_evict=nan", "powerfail_evict=nan"},
       {"powerfail_sim,powerfail_evict=", "powerfail_evict="},
       {"powerfail_evict=0.5", "needs -o powerfail_sim"},
+      {"powerfail_cut_after=3", "needs -o powerfail_sim"},
+      {"powerfail_seed=7", "needs -o powerfail_sim"},
+      {"powerfail_sim,powerfail_cut_after=0", "powerfail_cut_after=0"},
+      {"powerfail_sim,powerfail_seed=x", "powerfail_seed=x"},
       {"powerfail_sim,ro", "powerfail_sim cannot be used with ro"},
   };
   for (const Case& c : cases) {

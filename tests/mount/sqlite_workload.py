@@ -68,7 +68,12 @@ def check(con, last):
     verdict = [r[0] for r in con.execute("PRAGMA integrity_check")]
     if verdict != ["ok"]:
         problems.append("integrity_check: " + "; ".join(verdict[:5]))
-    rows = dict(con.execute("SELECT n, payload FROM t"))
+    try:
+        rows = dict(con.execute("SELECT n, payload FROM t"))
+    except sqlite3.OperationalError as e:
+        if "no such table" not in str(e):
+            raise
+        rows = {}  # the power went before the table was created
     top = max(rows, default=0)
     missing = [n for n in range(1, last + 1) if n not in rows]
     if missing:
