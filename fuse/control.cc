@@ -1,6 +1,7 @@
 #include "fuse/control.h"
 
 #include "fuse/power_cut.h"
+#include "fuse/remount.h"
 
 #include <fuse_lowlevel.h>  // FUSE_ROOT_ID
 #include <unistd.h>
@@ -12,8 +13,11 @@ namespace pmemfs::daemon {
 
 bool is_control_xattr(std::string_view name) {
   return name == kStatsXattr || name == kMapXattr || name.starts_with(kMapPagePrefix) ||
-         name == kPowerFailXattr || name == kPowerCutXattr;
+         name == kPowerFailXattr || name == kPowerCutXattr || is_remount_xattr(name);
 }
+
+// remount.h: answered by remount_getxattr; never set, removed or listed.
+bool is_remount_xattr(std::string_view name) { return name.starts_with(kRemountPrefix); }
 
 std::string extents_to_json(const std::vector<ExtentInfo>& extents) {
   std::string out = "[";

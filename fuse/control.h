@@ -46,6 +46,8 @@ inline constexpr std::string_view kPowerFailXattr = "user.pmemfs.powerfail";
 inline constexpr std::string_view kPowerCutXattr = "user.pmemfs.powercut";
 
 bool is_control_xattr(std::string_view name);
+// user.pmemfs.remount.OPTIONS (remount.h), on the root, get only, root only.
+bool is_remount_xattr(std::string_view name);
 
 // nullopt when name is no control attribute (ask the library instead);
 // otherwise the value or an errno (ENODATA for a root-only one elsewhere).

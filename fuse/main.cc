@@ -17,7 +17,9 @@
 #include "fuse/daemonize.h"
 #include "fuse/exit_status.h"
 #include "fuse/log.h"
+#include "fuse/mount_flags.h"
 #include "fuse/options.h"
+#include "fuse/remount.h"
 #include "fuse/session.h"
 #include "pmemfs/filesystem.h"
 
@@ -134,6 +136,7 @@ int run(int argc, char** argv) {
   MountOptions mo;
   mo.source = opts.source;
   mo.read_only = opts.read_only;
+  mo.atime = atime_policy(opts.mount_flags);
   mo.lock_wait_seconds = opts.lock_wait_seconds;
   mo.powerfail = powerfail_options(opts);
   auto mounted = Filesystem::mount(mo);
@@ -146,6 +149,7 @@ int run(int argc, char** argv) {
     daemon.fail(why.empty() ? describe_mount_error(opts.source, mounted.error()) : why);
   }
   std::unique_ptr<Filesystem> fs = std::move(*mounted);
+  remount_setup(*fs, opts);
 
   int rc = kExitOk;
   bool power_was_cut = false;
@@ -156,11 +160,14 @@ int run(int argc, char** argv) {
       (void)fs->unmount();
       daemon.fail(err);
     }
+    if (std::string why = set_mount_time_flags(opts.mountpoint, opts.mount_flags); !why.empty())
+      spdlog::warn("cannot show the atime options in /proc/mounts: {}; reads follow them anyway", why);
     spdlog::info("mounted {} on {}", opts.source, opts.mountpoint);
     daemon.succeeded();
     rc = session.run();
     power_was_cut = session.power_was_cut();
   }
+  remount_shutdown();
   if (power_was_cut) {
     // Syncing now would only write the working copy, which is lost. Release
     // the pool (the library's unmount touches only that copy) while the

@@ -6,6 +6,7 @@
 
 #include "fuse/ops_internal.h"
 #include "fuse/pool_failure.h"
+#include "fuse/read_only.h"
 
 namespace pmemfs::daemon {
 
@@ -129,6 +130,7 @@ fuse_lowlevel_ops make_ops() {
   add_file_ops(o);
   add_dir_ops(o);
   add_xattr_ops(o);
+  gate_on_read_only(o);
   gate_on_pool_failure(o);  // last: wraps what the groups set
   return o;
 }

@@ -11,12 +11,18 @@
 namespace pmemfs::daemon {
 namespace {
 
-void pm_opendir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) noexcept {
+void pm_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexcept {
   if (ctx(req).cache != CacheMode::kNone) {
     // The kernel drops a directory's cached listing itself whenever it
-    // changes the directory, and no one else changes it.
+    // changes the directory, and no one else changes it; but a listing must
+    // reach the daemon when it updates the access time.
     fi->cache_readdir = 1;
-    fi->keep_cache = 1;
+    bool keep = true;
+    (void)guarded("opendir", [&] {
+      keep = keep_cache_for_atime(req, ino, O_RDONLY);
+      return 0;
+    });
+    fi->keep_cache = keep;
   }
   fuse_reply_open(req, fi);
 }

@@ -13,13 +13,14 @@
 namespace pmemfs::daemon {
 namespace {
 
-void set_open_flags(const OpsContext& c, fuse_file_info* fi) {
+void set_open_flags(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  const OpsContext& c = ctx(req);
   if (c.cache == CacheMode::kNone) {
     fi->direct_io = 1;
   } else {
     // Only this daemon writes, so what the page cache holds from an earlier
-    // open is still right.
-    fi->keep_cache = 1;
+    // open is still right; but a read must reach the daemon to update atime.
+    fi->keep_cache = keep_cache_for_atime(req, ino, fi->flags);
   }
   // FLUSH (sent on every close) has nothing to do here: written data is
   // already in the pool and close() promises no durability. Saying so spares
@@ -35,7 +36,7 @@ void pm_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexcept {
     fuse_reply_err(req, err);
     return;
   }
-  set_open_flags(c, fi);
+  set_open_flags(req, ino, fi);
   if (fuse_reply_open(req, fi) == -ENOENT) c.fs->release(ino);
 }
 
@@ -69,7 +70,7 @@ void pm_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
     fuse_reply_err(req, err);
     return;
   }
-  set_open_flags(c, fi);
+  set_open_flags(req, e.ino, fi);
   if (fuse_reply_create(req, &e, fi) == -ENOENT) {
     c.fs->release(e.ino);
     c.fs->forget(e.ino, 1);

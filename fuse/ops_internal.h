@@ -5,6 +5,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <fcntl.h>
+
 #include <exception>
 #include <new>
 
@@ -53,6 +55,14 @@ void reply_entry(fuse_req_t req, int err, const fuse_entry_param& e);
 
 // Replies with a's attributes, or with err.
 void reply_attr(fuse_req_t req, int err, const Attr& a);
+
+// An open that may read: whether the kernel may keep what it cached of ino.
+// Not when the next read updates the access time (relatime after a change,
+// strictatime always): a read served from the page cache never reaches the
+// daemon, and the kernel updates no access time of a FUSE inode itself.
+inline bool keep_cache_for_atime(fuse_req_t req, fuse_ino_t ino, int open_flags) {
+  return (open_flags & O_ACCMODE) == O_WRONLY || !fs(req).atime_due(ino);
+}
 
 // Who owns a new node in parent, and its final mode (setgid directories).
 int new_node_owner(fuse_req_t req, fuse_ino_t parent, mode_t& mode, Caller& who);

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "fuse/control.h"
+#include "fuse/remount.h"
 
 namespace pmemfs::daemon {
 namespace {
@@ -58,6 +59,10 @@ void pm_setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* v
 }
 
 void pm_getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) noexcept {
+  if (std::string_view(name).starts_with(kRemountPrefix)) {
+    remount_getxattr(req, ino, name, size);  // replies, perhaps later
+    return;
+  }
   std::string value;
   int err = guarded("getxattr", [&] {
     auto r = control_getxattr(ctx(req), ino, name);

@@ -5,6 +5,9 @@
 #include <charconv>
 #include <cstdio>
 #include <string_view>
+#include <sys/mount.h>
+
+#include "fuse/mount_flags.h"
 
 namespace pmemfs::daemon {
 namespace {
@@ -14,8 +17,7 @@ namespace {
 // by libfuse, so that every unknown word is reported at once and by name.
 constexpr auto kFuseFlags = std::to_array<std::string_view>({
     "allow_root", "auto_unmount", "suid", "nosuid", "dev", "nodev", "exec", "noexec",
-    "async", "sync", "atime", "noatime", "diratime", "nodiratime", "relatime", "norelatime",
-    "strictatime", "nostrictatime", "dirsync", "lazytime", "nolazytime", "default_permissions",
+    "async", "sync", "dirsync", "default_permissions",
 });
 constexpr auto kFuseValued = std::to_array<std::string_view>({
     "fsname=", "subtype=", "context=", "fscontext=", "defcontext=", "rootcontext=",
@@ -140,6 +142,13 @@ static void apply_option_list(const std::string& list, Options& opts, std::vecto
     } else if (w == "allow_other") {
       opts.allow_other = true;
       opts.fuse_opts.push_back(word);
+    } else if (apply_atime_word(w, opts.mount_flags)) {
+      // libfuse 3.14 knows only these two (as MS_NOATIME); the session sets
+      // the others on the kernel mount itself (mount_flags.h).
+      if (w == "atime" || w == "noatime") opts.fuse_opts.push_back(word);
+    } else if (w == "remount") {
+      errors.push_back("-o remount is for a mounted file system: run mount -o remount,OPTIONS "
+                       "MOUNTPOINT (mount.pmemfs), not the daemon");
     } else if (w == "debug") {
       opts.debug = true;
       opts.foreground = true;
@@ -154,6 +163,90 @@ static void apply_option_list(const std::string& list, Options& opts, std::vecto
       errors.push_back("unknown mount option: " + word);
     }
   }
+}
+
+namespace {
+
+// Whether the options that cannot change while mounted are the same in a
+// and b (fuse_opts compared as sets: a repeated word is no change).
+bool same_fixed(const Options& a, const Options& b) {
+  auto sorted = [](std::vector<std::string> v) {
+    std::sort(v.begin(), v.end());
+    v.erase(std::unique(v.begin(), v.end()), v.end());
+    return v;
+  };
+  return a.cache == b.cache && a.lock_wait_seconds == b.lock_wait_seconds &&
+         a.max_read == b.max_read && a.allow_other == b.allow_other &&
+         a.max_dirty_ratio == b.max_dirty_ratio && a.read_ahead_kb == b.read_ahead_kb &&
+         a.powerfail_sim == b.powerfail_sim && a.powerfail_evict == b.powerfail_evict &&
+         a.debug == b.debug && sorted(a.fuse_opts) == sorted(b.fuse_opts);
+}
+
+struct KernelWord {
+  std::string_view name;
+  unsigned long flag;
+  bool set;
+};
+// What a remount changes in the kernel besides ro/rw and the atime words.
+constexpr KernelWord kRemountKernelWords[] = {
+    {"nosuid", MS_NOSUID, true},  {"suid", MS_NOSUID, false}, {"nodev", MS_NODEV, true},
+    {"dev", MS_NODEV, false},     {"noexec", MS_NOEXEC, true}, {"exec", MS_NOEXEC, false},
+    {"sync", MS_SYNCHRONOUS, true}, {"async", MS_SYNCHRONOUS, false},
+};
+
+}  // namespace
+
+RemountRequest parse_remount(const std::string& list, const Options& mounted) {
+  RemountRequest r;
+  unsigned long atime = 0;
+  bool atime_given = false;
+  for (const std::string& word : split_options(list)) {
+    std::string_view w = word;
+    // mount(8)'s own words, and what it copies from /proc/self/mountinfo
+    // that the kernel or the session set (user_id, group_id, the session's
+    // default_permissions, subtype and fsname).
+    if (w.empty() || w == "remount" || w == "defaults" || w.starts_with("user_id=") ||
+        w.starts_with("group_id=") || w.starts_with("rootmode=") || w == "default_permissions" ||
+        w == "subtype=pmemfs" || w == "fsname=" + mounted.source)
+      continue;
+    if (w == "ro" || w == "rw") {
+      r.read_only = w == "ro";
+      continue;
+    }
+    if (w.starts_with("log_level=")) {
+      if (auto l = parse_level(w.substr(10))) r.log_level = *l;
+      else r.errors.push_back("bad value in -o " + word + ": expected log_level=trace|debug|info|warn|error");
+      continue;
+    }
+    if (unsigned long f = atime; apply_atime_word(w, f)) {
+      if (w == "lazytime" || w == "nolazytime") {
+        (w == "lazytime" ? r.set_flags : r.clear_flags) |= MS_LAZYTIME;
+        (w == "lazytime" ? r.clear_flags : r.set_flags) &= ~MS_LAZYTIME;
+      } else {
+        atime = f;
+        atime_given = true;
+      }
+      continue;
+    }
+    bool kernel = false;
+    for (const KernelWord& k : kRemountKernelWords) {
+      if (k.name != w) continue;
+      (k.set ? r.set_flags : r.clear_flags) |= k.flag;
+      (k.set ? r.clear_flags : r.set_flags) &= ~k.flag;
+      kernel = true;
+    }
+    if (kernel) continue;
+    // Anything else is fixed for the life of the daemon: accepted only when
+    // it says what already is.
+    Options changed = mounted;
+    std::vector<std::string> errors;
+    apply_option_list(word, changed, errors);
+    if (!errors.empty()) r.errors.insert(r.errors.end(), errors.begin(), errors.end());
+    else if (!same_fixed(changed, mounted))
+      r.errors.push_back("-o " + word + " cannot be changed by a remount (unmount and mount again)");
+  }
+  if (atime_given) r.atime_flags = atime;
+  return r;
 }
 
 ParsedArgs parse_args(int argc, const char* const* argv) {
@@ -244,6 +337,8 @@ std::string usage(const char* argv0) {
          "                         the N-th fsync/fdatasync/msync/directory fsync\n"
          "     powerfail_evict=P   with powerfail_sim: each unpersisted cache line survives a cut\n"
          "                         with probability P (0 to 1; default 0)\n"
+         "     relatime (default), strictatime, noatime, nodiratime, lazytime and their\n"
+         "                         negations: when reads update the access time, as on ext4\n"
          "     ro, rw, allow_other, max_read=BYTES, and the usual FUSE mount options\n"
          "  -V, --version, -h, --help\n";
 }

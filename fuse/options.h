@@ -56,9 +56,33 @@ struct Options {
   // daemon as FSYNC or FSYNCDIR requests.
   uint64_t powerfail_cut_after = 0;
 
+  // MS_* bits of the atime words (relatime, strictatime, noatime,
+  // nodiratime, lazytime and their negations; see mount_flags.h): the
+  // daemon's access-time policy, and the kernel mount's flags.
+  unsigned long mount_flags = 0;
+
   // Options handed to libfuse verbatim (kernel/fusermount mount options).
   std::vector<std::string> fuse_opts;
 };
+
+// What `mount -o remount,OPTIONS` asks of a running daemon (remount.h).
+// mount(8) passes the mount's current options along with the new ones, so
+// a word that only repeats how the mount already is changes nothing and is
+// accepted, whatever it is.
+struct RemountRequest {
+  std::optional<bool> read_only;                          // ro / rw
+  std::optional<spdlog::level::level_enum> log_level;
+  // Kernel flags to set and to clear: nosuid, nodev, noexec, sync, lazytime.
+  unsigned long set_flags = 0, clear_flags = 0;
+  // The atime bits when any atime word was given (else the mount keeps its
+  // policy, as the kernel does on remount).
+  std::optional<unsigned long> atime_flags;
+  // One line per word that cannot change without unmounting, or is unknown.
+  std::vector<std::string> errors;
+};
+
+// mounted: the options the daemon runs with.
+RemountRequest parse_remount(const std::string& list, const Options& mounted);
 
 struct ParsedArgs {
   Options opts;

@@ -83,9 +83,27 @@ struct Stats {
   std::string to_json() const;
 };
 
+// When reads and directory listings update the access time: Linux's atime
+// mount options. The time is kept in memory and written with the inode's
+// next change, fsync(2), syncfs(2), when the kernel forgets the inode, or at
+// unmount: never a journal commit per read (as ext4's lazytime).
+enum class AtimeMode {
+  kRelative,  // relatime: when atime is not after mtime or ctime, or a day old
+  kStrict,    // strictatime: on every read
+  kNever,     // noatime
+};
+struct AtimeOptions {
+  AtimeMode mode = AtimeMode::kRelative;
+  bool dirs = true;  // false: nodiratime (directories never)
+};
+// Whether a read at now (ns since the epoch) updates the access time of a
+// node with attributes a under o.
+bool atime_update_due(const AtimeOptions& o, const Attr& a, int64_t now);
+
 struct MountOptions {
   std::string source;          // /dev/daxX.Y or a pool file
-  bool read_only = false;
+  bool read_only = false;      // mounted as set_read_only(true) leaves it
+  AtimeOptions atime;
   int lock_wait_seconds = 0;   // wait this long for another process to release the pool
   PowerFailOptions powerfail;  // simulate power failure (powerfail.h); pool files only
 };
@@ -118,6 +136,25 @@ class Filesystem {
   // working copy, which is then lost). Returns how many unpersisted cache
   // lines the eviction let survive. EINVAL without powerfail.
   virtual Result<uint64_t> power_cut() = 0;
+
+  // Read-only and back, without unmounting (mount -o remount,ro / rw). To
+  // read-only: makes everything durable and marks the pool clean, so that a
+  // crash while read-only needs no recovery; from then on the library writes
+  // nothing to the pool: reads update no access time, and unlinked files are
+  // freed only after the switch back (or by the next mount). Back: marks the
+  // pool in use again and frees what became unused meanwhile. Idempotent.
+  // REQUIRES: no modifying call (write, mknod, setattr, ...) is in flight or
+  // made while read-only; the kernel (MS_RDONLY) and the daemon's gate
+  // (fuse/read_only.h) refuse those with EROFS before they get here.
+  virtual Status set_read_only(bool read_only) = 0;
+  virtual bool read_only() const = 0;
+  // The access-time policy from now on (mount and remount options).
+  virtual void set_atime(const AtimeOptions& o) = 0;
+  virtual AtimeOptions atime() const = 0;
+  // Whether the next read of ino (or listing, for a directory) would update
+  // its access time: never while read-only. The daemon then lets that read
+  // reach it instead of the kernel's page cache (fuse/ops_internal.h).
+  bool atime_due(uint64_t ino);
 
   virtual Result<Attr> lookup(uint64_t parent, std::string_view name) = 0;
   // Kernel reference counting: lookup/create results count one reference;

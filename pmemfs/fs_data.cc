@@ -43,7 +43,10 @@ Result<size_t> FsImpl::read_direct(uint64_t ino, uint64_t off, size_t size, cons
   Inode& f = **inode;
   std::shared_lock<InodeLock> lk(f.lock);
   if (f.is_dir()) return err(EISDIR);
-  if (off >= f.rec.size) return sink(nullptr, 0) == 0 ? Result<size_t>(size_t{0}) : err(EIO);
+  if (off >= f.rec.size) {
+    touch_atime(f);  // a read at the end is a read (the kernel's file_accessed)
+    return sink(nullptr, 0) == 0 ? Result<size_t>(size_t{0}) : err(EIO);
+  }
   const uint64_t len = std::min<uint64_t>(size, f.rec.size - off);
   std::vector<iovec> iov;
   Status s = walk(off, len, [&](uint64_t page) -> Result<Entry*> { return read_fault(*fc_, f, page); },
@@ -60,6 +63,8 @@ Result<size_t> FsImpl::read_direct(uint64_t ino, uint64_t off, size_t size, cons
                       iov.push_back({p, n});
                   });
   if (!s.ok()) return err(s.error());
+  // Before the sink replies: a stat that follows the reply must see it.
+  touch_atime(f);
   int rc = sink(iov.data(), static_cast<int>(iov.size()));
   if (rc != 0) return err(rc);
   return static_cast<size_t>(len);
@@ -171,16 +176,22 @@ Status FsImpl::flush_data(Inode& f) {
 Status FsImpl::fsync(uint64_t ino, bool datasync) {
   auto inode = get(ino);
   if (!inode.ok()) return err(inode.error());
-  Inode& f = **inode;
   counters_.fsync_calls.fetch_add(1, std::memory_order_relaxed);
+  // Read-only: everything was made durable by the switch.
+  if (read_only_.load()) return {};
+  return persist(**inode, datasync);
+}
+
+Status FsImpl::persist(Inode& f, bool datasync) {
   {
     std::shared_lock<InodeLock> lk(f.lock);
     PMEMFS_TRY(flush_data(f));
     // Metadata is durable at every commit; only lazily kept times remain.
-    if (datasync || f.pending_mtime.load() == 0) return {};
+    // (A directory's is its access time.)
+    if (datasync || !f.times_pending()) return {};
   }
   std::unique_lock<InodeLock> lk(f.lock);
-  if (f.rec.mode == 0 || f.pending_mtime.load() == 0) return {};
+  if (f.rec.mode == 0 || !f.times_pending()) return {};
   f.fold_times();
   Txn txn = journal_->begin();
   inodes_->write(txn, f);
@@ -188,10 +199,12 @@ Status FsImpl::fsync(uint64_t ino, bool datasync) {
 }
 
 Status FsImpl::syncfs() {
-  for (const auto& inode : inodes_->loaded()) {
-    if (inode->type() != S_IFREG) continue;
-    PMEMFS_TRY(fsync(inode->ino, false));
-  }
+  if (read_only_.load()) return {};
+  return persist_all();
+}
+
+Status FsImpl::persist_all() {
+  for (const auto& inode : inodes_->loaded()) PMEMFS_TRY(persist(*inode, false));
   return {};
 }
 

@@ -2,6 +2,7 @@
 // tools use filesystem.h; unit tests include this for the fault-path seams.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <utility>
@@ -31,6 +32,10 @@ class FsImpl final : public Filesystem {
 
   Status unmount() override;
   Result<uint64_t> power_cut() override;
+  Status set_read_only(bool read_only) override;
+  bool read_only() const override { return read_only_.load(); }
+  void set_atime(const AtimeOptions& o) override;
+  AtimeOptions atime() const override;
   Result<Attr> lookup(uint64_t parent, std::string_view name) override;
   void forget(uint64_t ino, uint64_t n) override;
   Result<Attr> getattr(uint64_t ino) override;
@@ -148,6 +153,16 @@ class FsImpl final : public Filesystem {
   // REQUIRES: inode.lock exclusive; rec.mode is the new mode.
   Status chmod_acl_locked(Txn& txn, const InodeRef& inode);
   Status finish_orphans();
+  // Writes the state record's clean flag (1: nothing to recover).
+  Status mark_clean(bool clean);
+  // fsync's work, also while read-only: f's dirty data and lazily kept
+  // times made durable (times only unless datasync). REQUIRES: no lock held.
+  Status persist(Inode& f, bool datasync);
+  // syncfs's work: persist() of every loaded inode.
+  Status persist_all();
+  // After a read or a listing of f: its access time per the atime options,
+  // in memory (pending_atime). REQUIRES: f.lock held, shared is enough.
+  void touch_atime(Inode& f);
   // A version 1 pool becomes version 2 once its orphans are finished.
   Status upgrade_format();
   Status allocate_range_locked(Inode& inode, uint64_t off, uint64_t len, uint64_t new_size);
@@ -169,8 +184,11 @@ class FsImpl final : public Filesystem {
   // Serialises renames that move between directories (the VFS's
   // s_vfs_rename_mutex), so directory lock order can follow ancestry.
   std::mutex rename_mu_;
-  std::mutex unmount_mu_;
+  std::mutex unmount_mu_;  // also serialises set_read_only
   bool mounted_ = false;
+  // set_read_only(true) was the last switch: nothing may be written.
+  std::atomic<bool> read_only_{false};
+  std::atomic<uint32_t> atime_{0x100};  // AtimeOptions, packed (atime.cc); relatime
 };
 
 }  // namespace pmemfs

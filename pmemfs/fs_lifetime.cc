@@ -63,6 +63,9 @@ Status FsImpl::destroy_locked(Inode& f) {
 }
 
 void FsImpl::reclaim_if_unused(const InodeRef& inode, bool unlinked_now) {
+  // Read-only: the orphan stays listed; set_read_only(false) or the next
+  // mount frees it.
+  if (read_only_.load()) return;
   Inode& f = *inode;
   std::unique_lock<InodeLock> lk(f.lock);
   if (f.rec.nlink != 0 || f.rec.mode == 0) return;

@@ -95,9 +95,11 @@ void FsImpl::forget(uint64_t ino, uint64_t n) {
         // number may belong to a new inode by now, whose cache entry (and
         // kernel references) evict() must not throw away.
         if (f.rec.mode == 0) return;
-        if (f.type() == S_IFREG) {
-          (void)flush_data(f);
-          if (f.pending_mtime.load() != 0) {
+        // Read-only: the switch made everything durable, and nothing may
+        // be written now.
+        if (!read_only_.load()) {
+          if (f.type() == S_IFREG) (void)flush_data(f);
+          if (f.times_pending()) {
             f.fold_times();
             Txn txn = journal_->begin();
             inodes_->write(txn, f);
@@ -321,6 +323,7 @@ Status FsImpl::readdir(uint64_t ino, uint64_t offset, const DirFiller& fill) {
   std::shared_lock<InodeLock> lk(dir.lock);
   auto d = dir_of(dir);
   if (!d.ok()) return err(d.error());
+  touch_atime(dir);  // iterate_dir's file_accessed: also for a full buffer
   if (offset == 0 && !fill({".", ino, DT_DIR, 1})) return {};
   if (offset <= 1 && !fill({"..", dir.rec.parent, DT_DIR, 2})) return {};
   const uint32_t from = offset <= 2 ? 0 : static_cast<uint32_t>(offset - 2);

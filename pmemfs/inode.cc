@@ -31,6 +31,9 @@ void Inode::fold_times() {
     rec.mtime_ns = std::max(rec.mtime_ns, t);
     rec.ctime_ns = std::max(rec.ctime_ns, t);
   }
+  // A read's time replaces whatever was there, as the kernel's touch_atime
+  // does (also an atime utimes(2) set in the future).
+  if (int64_t a = pending_atime.exchange(0); a != 0) rec.atime_ns = a;
 }
 
 InodeTable::InodeTable(Pool& pool, Allocator& alloc, const layout::Superblock& sb)

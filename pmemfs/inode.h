@@ -45,6 +45,9 @@ struct Inode {
   // mtime/ctime of writes that hold only the shared lock; folded into rec
   // (and persisted) by the next change or fsync. 0 = none pending.
   std::atomic<int64_t> pending_mtime{0};
+  // The access time of reads and listings (which hold only the shared
+  // lock), kept the same way. 0 = none pending.
+  std::atomic<int64_t> pending_atime{0};
   ExtentMap extents;           // loaded with the inode
   std::once_flag dir_once;     // directory index built on first use
   std::unique_ptr<Directory> dir;
@@ -61,8 +64,9 @@ struct Inode {
 
   uint32_t type() const { return rec.mode & S_IFMT; }
   bool is_dir() const { return type() == S_IFDIR; }
-  // Folds pending_mtime into rec. REQUIRES lock exclusive.
+  // Folds pending_mtime and pending_atime into rec. REQUIRES lock exclusive.
   void fold_times();
+  bool times_pending() const { return pending_mtime.load() != 0 || pending_atime.load() != 0; }
 };
 
 class InodeTable {

@@ -19,6 +19,10 @@ Result<std::unique_ptr<Filesystem>> Filesystem::mount(const MountOptions& o) {
   if (!pool.ok()) return err(pool.error());
   auto fs = FsImpl::mount_pool(std::move(*pool));
   if (!fs.ok()) return err(fs.error());
+  (*fs)->set_atime(o.atime);
+  // Read-only from the start is the switch made right away: the pool stays
+  // writable underneath, so that a remount can make it read-write again.
+  if (o.read_only) PMEMFS_TRY((*fs)->set_read_only(true));
   return std::unique_ptr<Filesystem>(std::move(*fs));
 }
 
@@ -132,6 +136,12 @@ Status FsImpl::unmount() {
                   pool_->path(), pool_->path());
     return err(EIO);
   }
+  if (read_only_.load()) {
+    // Clean since the switch, and nothing may be written: orphans stay for
+    // the next mount to free.
+    mounted_ = false;
+    return {};
+  }
   PMEMFS_TRY(syncfs());
   // Nothing references anything any more: unlinked files die now.
   for (uint64_t ino : orphans_->list()) {
@@ -141,14 +151,54 @@ Status FsImpl::unmount() {
     if ((*inode)->rec.nlink == 0) PMEMFS_TRY(destroy_locked(**inode));
   }
   PMEMFS_TRY(orphans_->shrink());
+  PMEMFS_TRY(mark_clean(true));
+  mounted_ = false;
+  return {};
+}
+
+Status FsImpl::mark_clean(bool clean) {
   StateRecord st;
   std::memcpy(&st, pool_->at<StateRecord>(sb_.state_off), sizeof(st));
-  st.clean = 1;
+  st.clean = clean ? 1 : 0;
   seal(st);
   Txn txn = journal_->begin();
   txn.write_record(sb_.state_off, st);
-  PMEMFS_TRY(txn.commit());
-  mounted_ = false;
+  return txn.commit();
+}
+
+Status FsImpl::set_read_only(bool ro) {
+  std::lock_guard<std::mutex> g(unmount_mu_);
+  if (!mounted_) return err(EINVAL);
+  if (ro == read_only_.load()) return {};
+  if (pool_->failed()) {
+    spdlog::error("{}: cannot switch to read-{}: its backing store failed", pool_->path(),
+                  ro ? "only" : "write");
+    return err(EIO);
+  }
+  if (ro) {
+    // First stop new access times (touch_atime checks the flag), then
+    // persist what is pending, then say so on the media: a crash from here
+    // on finds a clean pool. Unlinked files still open keep their orphan
+    // slot, which the next mount (or the switch back) frees.
+    read_only_.store(true);
+    Status s = persist_all();
+    if (s.ok()) s = mark_clean(true);
+    if (!s.ok()) {
+      read_only_.store(false);
+      spdlog::error("{}: cannot switch to read-only: {}", pool_->path(), std::strerror(s.error()));
+      return s;
+    }
+    spdlog::info("{}: read-only; the pool is clean", pool_->path());
+    return {};
+  }
+  PMEMFS_TRY(mark_clean(false));
+  read_only_.store(false);
+  // What the kernel let go of while nothing could be freed.
+  for (uint64_t ino : orphans_->list()) {
+    auto inode = get(ino);
+    if (inode.ok()) reclaim_if_unused(*inode);
+  }
+  spdlog::info("{}: read-write", pool_->path());
   return {};
 }
 
