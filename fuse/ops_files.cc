@@ -11,7 +11,6 @@
 #include <vector>
 
 namespace pmemfs::daemon {
-namespace {
 
 void set_open_flags(const OpsContext& c, fuse_file_info* fi) {
   if (c.cache == CacheMode::kNone) {
@@ -27,6 +26,8 @@ void set_open_flags(const OpsContext& c, fuse_file_info* fi) {
   // when the writeback cache is on).
   fi->noflush = 1;
 }
+
+namespace {
 
 void pm_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexcept {
   auto& c = ctx(req);
