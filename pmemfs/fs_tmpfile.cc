@@ -8,7 +8,8 @@
 // the name: a crash leaves it either unnamed and freed, or named and kept.
 //
 // Without a name it lives as an open-unlinked file does (fs_lifetime.cc):
-// the last release frees its data, the kernel's FORGET the inode.
+// the last release frees its data, the kernel's FORGET the inode. Mode,
+// group and ACLs come from the directory as for any new file.
 #include "pmemfs/fs_impl.h"
 
 namespace pmemfs {
@@ -18,9 +19,10 @@ Result<Attr> FsImpl::tmpfile(uint64_t parent, mode_t mode, const Caller& who, bo
   auto p = get(parent);
   if (!p.ok()) return err(p.error());
   Inode& dir = **p;
-  // Shared: nothing of the directory changes (no name, no times), it only
-  // lends its setgid group and must not be a removed one.
-  std::shared_lock<InodeLock> lk(dir.lock);
+  // Nothing of the directory changes (no name, no times); it lends its
+  // setgid group and its default ACL, and must not be a removed one.
+  // Exclusive, as inherit_acls_locked requires.
+  std::unique_lock<InodeLock> lk(dir.lock);
   if (!dir.is_dir()) return err(ENOTDIR);
   if (dir.rec.nlink == 0) return err(ENOENT);
 
@@ -29,7 +31,7 @@ Result<Attr> FsImpl::tmpfile(uint64_t parent, mode_t mode, const Caller& who, bo
   if (!c.ok()) return err(c.error());
   Inode& child = **c;
   auto& r = child.rec;
-  r.mode = S_IFREG | (mode & 07777 & ~who.umask);
+  r.mode = S_IFREG | (mode & 07777);  // umask or default ACL: below
   r.uid = who.uid;
   r.gid = who.gid;
   // A setgid directory's group, as make_node gives it (and ext4 to tmpfiles).
@@ -37,6 +39,8 @@ Result<Attr> FsImpl::tmpfile(uint64_t parent, mode_t mode, const Caller& who, bo
   r.nlink = 0;
   r.parent = 0;
   r.atime_ns = r.mtime_ns = r.ctime_ns = r.btime_ns = now_ns();
+  // As for any new file (ext4 gives tmpfiles the default ACL too).
+  PMEMFS_TRY(inherit_acls_locked(txn, dir, child, who.umask));
   // Unlike unlink, which goes on unlisted when the list cannot grow, a
   // tmpfile that could outlive a crash is refused.
   PMEMFS_TRY(orphans_->add(txn, child.ino));

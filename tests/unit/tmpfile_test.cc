@@ -2,7 +2,11 @@
 // listed as an orphan from the transaction that creates it, freed at its
 // last release and forget, or given a name by link() -- only if it is
 // linkable -- which takes it off the list. A crash before the name frees it.
+#include <linux/posix_acl.h>
+#include <linux/posix_acl_xattr.h>
 #include <sys/stat.h>
+
+#include <cstring>
 
 #include <string>
 
@@ -51,6 +55,38 @@ TEST(Tmpfile, IsAnOpenUnnamedRegularFileOnTheOrphanList) {
   std::string back(data.size(), 0);
   ASSERT_EQ(data.size(), *fs->read(t->ino, 0, back.size(), back.data()));
   EXPECT_TRUE(back == data);
+}
+
+// As a created file: a default ACL of the directory replaces the umask and
+// becomes the tmpfile's access ACL (masked by the mode).
+TEST(Tmpfile, InheritsTheDirectorysDefaultAcl) {
+  TempPool pool(64 * kMiB);
+  auto fs = pool.mount();
+  auto d = fs->mkdir(kRoot, "d", 0755, root_caller());
+  ASSERT_TRUE(d.ok());
+  // u::rwx g::r-x g:99:rwx m::rwx o::---
+  constexpr uint32_t kNoId = static_cast<uint32_t>(ACL_UNDEFINED_ID);
+  const struct { uint16_t tag, perm; uint32_t id; } entries[] = {
+      {ACL_USER_OBJ, 7, kNoId}, {ACL_GROUP_OBJ, 5, kNoId}, {ACL_GROUP, 7, 99},
+      {ACL_MASK, 7, kNoId},     {ACL_OTHER, 0, kNoId}};
+  std::string acl(sizeof(posix_acl_xattr_header), '\0');
+  const posix_acl_xattr_header h{POSIX_ACL_XATTR_VERSION};
+  std::memcpy(acl.data(), &h, sizeof h);
+  for (const auto& e : entries) {
+    const posix_acl_xattr_entry x{e.tag, e.perm, e.id};
+    acl.append(reinterpret_cast<const char*>(&x), sizeof x);
+  }
+  ASSERT_TRUE(fs->setxattr(d->ino, "system.posix_acl_default", acl, 0).ok());
+  auto t = fs->tmpfile(d->ino, S_IFREG | 0664, Caller{0, 0, 077}, true);
+  ASSERT_TRUE(t.ok()) << t.error();
+  EXPECT_EQ(0660u, t->mode & 07777) << "the umask 077 must give way to the default ACL";
+  auto access = fs->getxattr(t->ino, "system.posix_acl_access");
+  ASSERT_TRUE(access.ok()) << access.error();
+  EXPECT_EQ(acl.size(), access->size());
+  // Without a default ACL the umask applies.
+  auto u = fs->tmpfile(kRoot, S_IFREG | 0666, Caller{0, 0, 027}, true);
+  ASSERT_TRUE(u.ok());
+  EXPECT_EQ(0640u, u->mode & 07777);
 }
 
 TEST(Tmpfile, RefusesWhatIsNoLiveDirectoryOrNoRegularFile) {
