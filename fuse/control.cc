@@ -2,6 +2,7 @@
 
 #include "fuse/power_cut.h"
 #include "fuse/remount.h"
+#include "fuse/transport.h"
 
 #include <fuse_lowlevel.h>  // FUSE_ROOT_ID
 #include <unistd.h>
@@ -45,6 +46,17 @@ std::string powerfail_to_json(const OpsContext& c) {
          ",\"pid\":" + std::to_string(getpid()) + "}";
 }
 
+// The library's counters, then the transport's: its name and the requests
+// by opcode (transport.h).
+std::string stats_to_json(const OpsContext& c) {
+  std::string json = c.fs->stats().to_json();
+  if (c.transport && !json.empty() && json.back() == '}') {
+    json.pop_back();
+    json += ", " + c.transport->stats_json_members() + "}";
+  }
+  return json;
+}
+
 }  // namespace
 
 std::optional<Result<std::string>> control_getxattr(OpsContext& c, uint64_t ino,
@@ -52,8 +64,7 @@ std::optional<Result<std::string>> control_getxattr(OpsContext& c, uint64_t ino,
   if (name == kStatsXattr || name == kPowerFailXattr) {
     // Only the root carries them, so `getfattr -d` on ordinary files stays quiet.
     if (ino != FUSE_ROOT_ID) return Result<std::string>(err(ENODATA));
-    return Result<std::string>(name == kStatsXattr ? c.fs->stats().to_json()
-                                                   : powerfail_to_json(c));
+    return Result<std::string>(name == kStatsXattr ? stats_to_json(c) : powerfail_to_json(c));
   }
   if (name == kMapXattr) {
     auto m = c.fs->map(ino);

@@ -19,7 +19,9 @@
 
 namespace pmemfs::daemon {
 
-// On the root: Filesystem::stats() as JSON.
+// On the root: Filesystem::stats() as JSON, followed by the transport's
+// members: {"hole_faults": 0, ..., "transport": "/dev/fuse", "requests":
+// {"lookup": {"count": 1, "p50_us": 12.0, ...}, ...}} (transport.h).
 inline constexpr std::string_view kStatsXattr = "user.pmemfs.stats";
 // On any file: its extents as a JSON array (see extents_to_json). A value
 // read through FUSE holds at most 64 KiB (XATTR_SIZE_MAX), about 800 extents:

@@ -14,6 +14,8 @@
 
 namespace pmemfs::daemon {
 
+class Transport;
+
 // The session's userdata. Lives as long as the session; fs outlives both.
 struct OpsContext {
   Filesystem* fs = nullptr;
@@ -41,10 +43,17 @@ struct OpsContext {
   // and how many have been answered.
   uint64_t cut_after_syncs = 0;
   std::atomic<uint64_t> syncs{0};
+  // The kernel-protocol layer below libfuse (transport.h); its callbacks
+  // find it here, since libfuse hands them the session's userdata.
+  Transport* transport = nullptr;
 };
 
 // The table to hand to fuse_session_new.
 const fuse_lowlevel_ops& lowlevel_ops();
+
+// The opcodes libfuse 3.14 does not dispatch, answered in the transport
+// layer instead (ops_kernel.cc). Call before Transport::attach.
+void add_transport_ops(Transport& t, OpsContext& c);
 
 // 1 MiB: the largest request the kernel sends (max_pages 256). Fewer round
 // trips is what sequential throughput is made of.

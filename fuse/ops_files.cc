@@ -11,7 +11,6 @@
 #include <vector>
 
 namespace pmemfs::daemon {
-namespace {
 
 void set_open_flags(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   const OpsContext& c = ctx(req);
@@ -28,6 +27,8 @@ void set_open_flags(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   // when the writeback cache is on).
   fi->noflush = 1;
 }
+
+namespace {
 
 void pm_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexcept {
   auto& c = ctx(req);

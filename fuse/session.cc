@@ -53,6 +53,7 @@ Session::Session(Filesystem& fs, const Options& opts) : fs_(fs), opts_(opts) {
   ctx_.single_thread = opts.single_thread;
   ctx_.powerfail = powerfail_options(opts);
   ctx_.cut_after_syncs = opts.powerfail_cut_after;
+  ctx_.transport = &transport_;
 }
 
 Session::~Session() {
@@ -94,6 +95,11 @@ std::string Session::mount(const std::string& mountpoint) {
     return "cannot mount on " + mountpoint_ + " (is /dev/fuse available and the mount point usable?)";
   }
   mounted_ = true;
+  // From here on libfuse reads and writes /dev/fuse through the transport
+  // layer, which sees every request and answers what libfuse cannot.
+  add_transport_ops(transport_, ctx_);
+  if (int rc = transport_.attach(se_); rc != 0)
+    return std::string("cannot set up the FUSE transport: ") + strerror(-rc);
   if (opts_.powerfail_sim) {
     // A power cut aborts this connection; find it now, while nothing can
     // have moved the mount.

@@ -7,6 +7,7 @@
 
 #include "fuse/ops.h"
 #include "fuse/options.h"
+#include "fuse/transport.h"
 
 namespace pmemfs::daemon {
 
@@ -46,6 +47,7 @@ class Session {
 
   Filesystem& fs_;
   const Options& opts_;
+  Transport transport_;  // before ctx_, which points at it
   OpsContext ctx_;
   struct fuse_session* se_ = nullptr;
   std::string mountpoint_;

@@ -170,6 +170,15 @@ class Filesystem {
   virtual Result<Attr> symlink(uint64_t parent, std::string_view name, std::string_view target,
                                const Caller& who) = 0;
   virtual Result<std::string> readlink(uint64_t ino) = 0;
+  // open(parent, O_TMPFILE): a regular file in no directory (nlink 0), open
+  // already: it counts one kernel reference and one open handle. It is on
+  // the orphan list from the transaction that creates it, so no crash leaves
+  // it behind, and it is freed at its last release unless link() gave it a
+  // name -- which only a linkable one (not opened with O_EXCL) may get.
+  virtual Result<Attr> tmpfile(uint64_t parent, mode_t mode, const Caller& who,
+                               bool linkable) = 0;
+  // An inode without a name (nlink 0) gets one only if it is a linkable
+  // tmpfile; anything else unlinked is ENOENT, as on ext4.
   virtual Result<Attr> link(uint64_t ino, uint64_t new_parent, std::string_view new_name) = 0;
   virtual Status unlink(uint64_t parent, std::string_view name) = 0;
   virtual Status rmdir(uint64_t parent, std::string_view name) = 0;

@@ -47,6 +47,7 @@ class FsImpl final : public Filesystem {
   Result<Attr> symlink(uint64_t parent, std::string_view name, std::string_view target,
                        const Caller& who) override;
   Result<std::string> readlink(uint64_t ino) override;
+  Result<Attr> tmpfile(uint64_t parent, mode_t mode, const Caller& who, bool linkable) override;
   Result<Attr> link(uint64_t ino, uint64_t new_parent, std::string_view new_name) override;
   Status unlink(uint64_t parent, std::string_view name) override;
   Status rmdir(uint64_t parent, std::string_view name) override;
@@ -95,6 +96,9 @@ class FsImpl final : public Filesystem {
   Attr attr_of(Inode& inode);
   Result<Attr> make_node(uint64_t parent, std::string_view name, mode_t mode, dev_t rdev,
                          const Caller& who, std::string_view symlink_target);
+  // Takes a tmpfile that gets its first name off the orphan list, in txn.
+  // REQUIRES: inode.lock exclusive.
+  void unlist_tmpfile_locked(Txn& txn, Inode& inode);
   // Frees what of an unlinked inode nothing can reach any more: its data
   // once no handle is open, the inode once the kernel forgot it too
   // (fs_lifetime.cc). unlinked_now: called by the unlink itself.

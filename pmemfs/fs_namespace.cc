@@ -223,7 +223,9 @@ Result<Attr> FsImpl::link(uint64_t ino, uint64_t new_parent, std::string_view ne
   if (!d.ok()) return err(d.error());
   if (dir.rec.nlink == 0) return err(ENOENT);
   std::unique_lock<InodeLock> fl(file.lock);
-  if (file.rec.nlink == 0) return err(ENOENT);
+  // A tmpfile's first name (fs_tmpfile.cc) takes it off the orphan list.
+  const bool naming_tmpfile = file.rec.nlink == 0;
+  if (naming_tmpfile && (!file.linkable || file.data_freed)) return err(ENOENT);
   if (file.rec.nlink >= kMaxLinks) return err(EMLINK);
   if ((*d)->lookup(new_name)) return err(EEXIST);
   Txn txn = journal_->begin();
@@ -232,11 +234,13 @@ Result<Attr> FsImpl::link(uint64_t ino, uint64_t new_parent, std::string_view ne
   file.fold_times();
   file.rec.nlink += 1;
   file.rec.ctime_ns = now;
+  if (naming_tmpfile) unlist_tmpfile_locked(txn, file);
   dir.fold_times();
   dir.rec.mtime_ns = dir.rec.ctime_ns = now;
   inodes_->write(txn, file);
   inodes_->write(txn, dir);
   PMEMFS_TRY(txn.commit());
+  if (naming_tmpfile) file.linkable = false;
   file.nlookup.fetch_add(1);
   return attr_of(file);
 }

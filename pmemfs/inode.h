@@ -61,6 +61,10 @@ struct Inode {
   // Unlinked, and its data freed as no handle was open; the record waits
   // for the kernel's FORGET. Never opened again. REQUIRES lock to change.
   bool data_freed = false;
+  // An O_TMPFILE that link() may still give a name (the VFS's I_LINKABLE):
+  // DRAM only, since a crash frees every unnamed tmpfile anyway. REQUIRES
+  // lock to change.
+  bool linkable = false;
 
   uint32_t type() const { return rec.mode & S_IFMT; }
   bool is_dir() const { return type() == S_IFDIR; }

@@ -11,6 +11,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -142,7 +143,32 @@ Status fill_orphan_table(Filesystem& fs) {
 
 std::vector<CrashCase> metadata_cases() {
   auto d = [](Filesystem& fs) { return path_ino(fs, "/d"); };
+  // The O_TMPFILE that "link-tmpfile" names, made by its prepare step.
+  auto tmp = std::make_shared<uint64_t>(0);
   return {
+      // An unnamed tmpfile: the tree never shows it; every crash state must
+      // recover without it (fsck finds no inode left over).
+      {"tmpfile", standard_tree,
+       [](Filesystem& fs) {
+         auto a = fs.tmpfile(kRoot, S_IFREG | 0600, root(), true);
+         return a.ok() ? Status{} : err(a.error());
+       }},
+      // Its first name: before, no /d/named and no inode; after, /d/named.
+      {"link-tmpfile", standard_tree,
+       [d, tmp](Filesystem& fs) {
+         auto a = fs.link(*tmp, d(fs), "named");
+         return a.ok() ? Status{} : err(a.error());
+       },
+       "",
+       [tmp](Filesystem& fs) -> Status {
+         auto a = fs.tmpfile(kRoot, S_IFREG | 0640, root(), true);
+         if (!a.ok()) return err(a.error());
+         *tmp = a->ino;
+         const std::string data(6000, 'T');
+         auto n = fs.write(a->ino, 0, data.data(), data.size());
+         if (!n.ok()) return err(n.error());
+         return fs.fsync(a->ino, false);
+       }},
       {"create", standard_tree,
        [](Filesystem& fs) {
          auto a = fs.mknod(kRoot, "new", S_IFREG | 0600, 0, root());

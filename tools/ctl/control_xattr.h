@@ -25,4 +25,9 @@ bool json_u64(const std::string& obj, const char* key, uint64_t* out);
 bool json_bool(const std::string& obj, const char* key, bool* out);
 bool json_double(const std::string& obj, const char* key, double* out);
 
+// The daemon pads the numbers of user.pmemfs.stats to a fixed width (its
+// length then stays put while it is read); for people, one space is enough.
+// Spaces inside strings are kept.
+std::string collapse_spaces(const std::string& json);
+
 }  // namespace pmemfs::ctl

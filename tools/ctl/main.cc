@@ -1,6 +1,7 @@
 // pmemfs-ctl: talks to a mounted pmemfs daemon through its control xattrs
 // (see fuse/control.h).
-//   pmemfs-ctl stats MOUNTPOINT        fault-path and fsync counters, JSON
+//   pmemfs-ctl stats MOUNTPOINT        fault-path and fsync counters, the
+//                                      transport and its requests by opcode, JSON
 //   pmemfs-ctl map FILE [--json]       the file's extents and their size class
 //   pmemfs-ctl powercut MOUNTPOINT     cuts the power of a -o powerfail_sim mount
 #include <cstdio>
@@ -39,7 +40,7 @@ int main(int argc, char** argv) {
     if (argc != 3) return usage_error("stats takes one MOUNTPOINT");
     std::string json;
     if (!read_control(argv[2], "user.pmemfs.stats", /*root_only=*/true, &json)) return 1;
-    std::printf("%s\n", json.c_str());
+    std::printf("%s\n", pmemfs::ctl::collapse_spaces(json).c_str());
     return 0;
   }
   if (cmd == "powercut") {
