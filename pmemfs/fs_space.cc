@@ -3,7 +3,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <vector>
+
+#include <spdlog/spdlog.h>
 
 #include "pmemfs/fs_impl.h"
 
@@ -30,18 +33,45 @@ std::vector<std::pair<uint64_t, uint64_t>> FsImpl::holes_in(const Inode& f, uint
   return holes;
 }
 
-Status FsImpl::allocate_range_locked(Inode& f, uint64_t off, uint64_t len, uint64_t new_size) {
+Status FsImpl::allocate_range_locked(Inode& f, uint64_t off, uint64_t len) {
   uint64_t page = off / kBlockSize;
   const uint64_t end = (off + len + kBlockSize - 1) / kBlockSize;
+  // 2 MiB extents for the aligned ranges the request covers, runs of 4 KiB
+  // blocks at its edges: what tmpfs would hold, no more.
+  const WriteIntent intent{page, end, false};
+  // What was asked for is kept: no speculative tail to trim at close.
+  f.stream_tail.store(UINT64_MAX, std::memory_order_relaxed);
   while (page < end) {
     if (auto m = f.extents.find(page)) {
       page = m->file_block + m->nblocks;
       continue;
     }
-    auto e = write_fault_locked(*fc_, f, page, end - page, new_size);
+    auto e = write_fault_locked(*fc_, f, page, intent);
     if (!e.ok()) return err(e.error());
   }
   return {};
+}
+
+void FsImpl::trim_stream_tail(Inode& f) {
+  if (f.stream_tail.load(std::memory_order_relaxed) == UINT64_MAX) return;
+  std::unique_lock<InodeLock> lk(f.lock);
+  const uint64_t tail = f.stream_tail.load(std::memory_order_relaxed);
+  // Opened again meanwhile: the writer may go on; the next close trims.
+  if (tail == UINT64_MAX || f.nopen.load() != 0) return;
+  f.stream_tail.store(UINT64_MAX, std::memory_order_relaxed);
+  if (f.rec.mode == 0 || f.data_freed || !(f.rec.flags & layout::kInodeBeyondEof)) return;
+  const uint64_t size_blocks = (f.rec.size + kBlockSize - 1) / kBlockSize;
+  const uint64_t first = std::max(tail, size_blocks), end = tail + layout::kBlocksPerHuge;
+  if (first >= end) return;
+  // Nothing left past EOF once this goes (no fallocate'd space beyond it):
+  // the mark goes in the same transaction.
+  const uint32_t flags = f.rec.flags;
+  if (first == size_blocks && !f.extents.next(end)) f.rec.flags &= ~layout::kInodeBeyondEof;
+  Status s = unmap_locked(f, first, end, journal_->begin());
+  if (!s.ok()) {
+    f.rec.flags = flags;
+    spdlog::warn("inode {}: giving back the blocks past EOF failed: {}", f.ino, std::strerror(s.error()));
+  }
 }
 
 Status FsImpl::fallocate(uint64_t ino, int mode, uint64_t off, uint64_t len) {
@@ -82,10 +112,11 @@ Status FsImpl::fallocate(uint64_t ino, int mode, uint64_t off, uint64_t len) {
     // Each extent commits on its own, so a failure part way (ENOSPC) would
     // leave what was allocated so far in use: it is given back, and the
     // call fails with nothing changed. The holes are taken down to whole
-    // 2 MiB ranges, which a PMD allocation may fill beyond [off, off+len).
+    // 2 MiB ranges (generous: a 2 MiB extent is only allocated for a range
+    // the call covers, fault.h).
     const auto holes = holes_in(f, off / kHugeSize * kHugeSize,
                                 (off + len + kHugeSize - 1) / kHugeSize * kHugeSize);
-    Status s = allocate_range_locked(f, off, len, new_size);
+    Status s = allocate_range_locked(f, off, len);
     if (!s.ok()) {
       for (const auto& [first, end] : holes) PMEMFS_TRY(unmap_locked(f, first, end, journal_->begin()));
       return s;
