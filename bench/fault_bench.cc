@@ -128,8 +128,9 @@ void BM_WriteFaultAlloc(benchmark::State& state) {
     const uint64_t page = (n++ * 2 + static_cast<uint64_t>(state.thread_index())) * step;
     state.ResumeTiming();
     std::unique_lock<InodeLock> lk(inode.lock);
-    auto entry = write_fault_locked(e.impl->fault_context(), inode, page, 1,
-                                    huge ? uint64_t{1} << 40 : (page + 1) * kPage);
+    // Huge: a request covering the whole 2 MiB range (fault.h, WriteIntent).
+    const WriteIntent intent{page, page + (huge ? 512 : 1), false};
+    auto entry = write_fault_locked(e.impl->fault_context(), inode, page, intent);
     if (!entry.ok()) {
       state.SkipWithError("pool full");
       break;

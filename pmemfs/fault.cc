@@ -51,7 +51,7 @@ Entry* write_fault_mapped(FaultContext& fc, Inode& inode, uint64_t page) {
 }
 
 Result<Entry*> write_fault_locked(FaultContext& fc, Inode& inode, uint64_t page,
-                                  uint64_t want_pages, uint64_t new_size) {
+                                  const WriteIntent& intent) {
   // We may have dropped the lock: check again whether somebody else mapped it.
   if (Entry* e = write_fault_mapped(fc, inode, page)) {
     fc.counters.retries.fetch_add(1, std::memory_order_relaxed);
@@ -60,17 +60,17 @@ Result<Entry*> write_fault_locked(FaultContext& fc, Inode& inode, uint64_t page,
   const uint64_t r0 = page - page % kBlocksPerHuge, r_end = r0 + kBlocksPerHuge;
   const auto next = inode.extents.next(r0);
   const bool range_is_hole = !next || next->file_block >= r_end;
-  // Reach: the file covers the whole range once this write lands, or it is
-  // past its first 2 MiB already and grows into this range (a streaming
-  // writer). Small files keep 4 KiB blocks.
-  const uint64_t size_blocks = (new_size + kBlockSize - 1) / kBlockSize;
-  const bool in_reach = size_blocks >= r_end || (r0 >= kBlocksPerHuge && size_blocks > r0);
+  // Being filled (WriteIntent): covered whole, or entered at its first page
+  // by a sequential writer coming from the range below. A write that merely
+  // lands in a hole of a sparse file never pins 2 MiB.
+  const bool covered = intent.first <= r0 && intent.end >= r_end;
+  const bool streaming = intent.sequential && r0 > 0 && page == r0;
 
   Txn txn = fc.journal.begin();
   Run run{};
   uint64_t fb = page;
   bool huge = false;
-  if (range_is_hole && in_reach) {
+  if (range_is_hole && (covered || streaming)) {
     auto r = fc.alloc.alloc_huge(txn);
     if (r.ok()) {
       run = *r;
@@ -81,7 +81,7 @@ Result<Entry*> write_fault_locked(FaultContext& fc, Inode& inode, uint64_t page,
   if (!huge) {
     uint64_t limit = r_end;
     if (auto n = inode.extents.next(page); n && n->file_block < limit) limit = n->file_block;
-    const uint64_t want = std::clamp<uint64_t>(want_pages, 1, limit - page);
+    const uint64_t want = std::clamp<uint64_t>(intent.end > page ? intent.end - page : 1, 1, limit - page);
     uint64_t goal = 0;
     if (page > 0)
       if (auto prev = inode.extents.find(page - 1)) goal = prev->pool_block + (page - 1 - prev->file_block) + 1;
@@ -102,6 +102,9 @@ Result<Entry*> write_fault_locked(FaultContext& fc, Inode& inode, uint64_t page,
   if (fb + run.nblocks > disk_blocks) inode.rec.flags |= layout::kInodeBeyondEof;
   fc.inodes.write(txn, inode);
   PMEMFS_TRY(txn.commit());
+  // The speculative part of a streaming writer's extent, if any, is past EOF
+  // once the write lands: remembered so that the last close gives it back.
+  if (huge && !covered) inode.stream_tail.store(r0, std::memory_order_relaxed);
 
   const uint64_t evicted =
       inode.mapping.evict_holes(fb, fb + run.nblocks - 1, fc.hooks.disable_upgrade);

@@ -8,10 +8,10 @@
 //                Hole: the caller drops the lock, takes it exclusive and calls
 //                write_fault_locked(), which resolves again (somebody may
 //                have allocated meanwhile: a retry), allocates a PMD when the
-//                whole aligned 2 MiB range is a hole and within reach, else a
-//                run of PTE blocks, zeroes and persists them, commits the
-//                extent, evicts the HOLE entries the blocks cover, inserts the
-//                new entry.
+//                whole aligned 2 MiB range is a hole that is being filled
+//                (see WriteIntent), else a run of PTE blocks, zeroes and
+//                persists them, commits the extent, evicts the HOLE entries
+//                the blocks cover, inserts the new entry.
 // Because allocation needs the exclusive lock and a read fault holds the
 // shared lock from resolve to insert, a read fault can never insert a HOLE
 // over blocks a write fault allocated — the race of the thread.
@@ -49,6 +49,22 @@ struct FaultTestHooks {
   bool disable_upgrade = false;
 };
 
+// What the write (or fallocate) that faults asks for: the allocation policy
+// (pmemfs.8, GUARANTEES, "2 MiB extents"). A hole's aligned 2 MiB range R
+// gets one 2 MiB extent only where it is being filled:
+//   - the request covers all of R (a large write, fallocate), or
+//   - a sequential writer enters R at its first page: the write continues
+//     the file's previous write or appends at EOF, R is not the file's first
+//     2 MiB (small files keep 4 KiB blocks) and it reaches R from below.
+// Anything else (scattered writes into a sparse file) gets 4 KiB blocks, a
+// run of them for the pages the request covers in R. The part of a
+// sequential writer's extent past EOF is speculative: given back when the
+// last handle closes (Inode::stream_tail, FsImpl::trim_stream_tail_locked).
+struct WriteIntent {
+  uint64_t first = 0, end = 0;  // file pages [first, end) the request covers
+  bool sequential = false;      // a write continuing a stream (above)
+};
+
 struct FaultContext {
   Pool& pool;
   Journal& journal;
@@ -63,10 +79,9 @@ Entry* read_fault(FaultContext& fc, Inode& inode, uint64_t page);
 // REQUIRES: inode.lock held. nullptr when the page is a hole (upgrade).
 Entry* write_fault_mapped(FaultContext& fc, Inode& inode, uint64_t page);
 // REQUIRES: inode.lock exclusive (or hooks.disable_upgrade). Allocates the
-// hole at page, up to want_pages pages when PTEs are used; new_size is the
-// file size once the triggering write completes (the "reach" of the file).
+// hole at page (inside [intent.first, intent.end)) by the policy above.
 Result<Entry*> write_fault_locked(FaultContext& fc, Inode& inode, uint64_t page,
-                                  uint64_t want_pages, uint64_t new_size);
+                                  const WriteIntent& intent);
 
 
 // Address of file page `page` through entry e (the zero page for a HOLE).

@@ -84,17 +84,19 @@ Result<size_t> FsImpl::read(uint64_t ino, uint64_t off, size_t size, char* buf) 
 
 Status FsImpl::write_locked(Inode& f, uint64_t off, const char* buf, size_t size, bool exclusive,
                             size_t& done) {
-  const uint64_t new_size = std::max<uint64_t>(f.rec.size, off + size);
+  // Sequential: it appends at EOF or continues where the file's last write
+  // ended (fault.h, WriteIntent: where a hole gets a 2 MiB extent).
+  const WriteIntent intent{off / kBlockSize, (off + size + kBlockSize - 1) / kBlockSize,
+                           off == f.rec.size || off == f.write_end.load(std::memory_order_relaxed)};
   done = 0;
   auto fault = [&](uint64_t page) -> Result<Entry*> {
     if (Entry* e = write_fault_mapped(*fc_, f, page)) return e;
     if (!exclusive && !hooks_.disable_upgrade) return static_cast<Entry*>(nullptr);
-    const uint64_t want = (off + size + kBlockSize - 1) / kBlockSize - page;
     if (hooks_.disable_upgrade && !exclusive) {
       std::lock_guard<std::mutex> g(disabled_upgrade_mu_);
-      return write_fault_locked(*fc_, f, page, want, new_size);
+      return write_fault_locked(*fc_, f, page, intent);
     }
-    return write_fault_locked(*fc_, f, page, want, new_size);
+    return write_fault_locked(*fc_, f, page, intent);
   };
   // Durable when the WRITE is answered, as DAX write(2) is: the kernel never
   // forwards sync(2)/syncfs(2) to a /dev/fuse server, it only writes its
@@ -107,6 +109,7 @@ Status FsImpl::write_locked(Inode& f, uint64_t off, const char* buf, size_t size
     done += n;
   });
   pool_->drain();
+  if (done > 0) f.write_end.store(off + done, std::memory_order_relaxed);
   return s;
 }
 

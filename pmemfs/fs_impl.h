@@ -169,7 +169,11 @@ class FsImpl final : public Filesystem {
   void touch_atime(Inode& f);
   // A version 1 pool becomes version 2 once its orphans are finished.
   Status upgrade_format();
-  Status allocate_range_locked(Inode& inode, uint64_t off, uint64_t len, uint64_t new_size);
+  Status allocate_range_locked(Inode& inode, uint64_t off, uint64_t len);
+  // The last handle closed: frees what of a sequential writer's last 2 MiB
+  // extent lies past EOF (fault.h, WriteIntent), as XFS trims its
+  // speculative preallocation on release. Takes inode.lock exclusive.
+  void trim_stream_tail(Inode& inode);
   // The holes of [off, end) (bytes) as [first, end) file block ranges.
   // REQUIRES: inode.lock held.
   std::vector<std::pair<uint64_t, uint64_t>> holes_in(const Inode& inode, uint64_t off,

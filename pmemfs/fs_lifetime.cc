@@ -104,7 +104,10 @@ Status FsImpl::open(uint64_t ino) {
 void FsImpl::release(uint64_t ino) {
   auto inode = get(ino);
   if (!inode.ok()) return;
-  if ((*inode)->nopen.fetch_sub(1) == 1) reclaim_if_unused(*inode);
+  if ((*inode)->nopen.fetch_sub(1) == 1) {
+    trim_stream_tail(**inode);
+    reclaim_if_unused(*inode);
+  }
 }
 
 }  // namespace pmemfs

@@ -3,7 +3,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <vector>
+
+#include <spdlog/spdlog.h>
 
 #include "pmemfs/fs_impl.h"
 
@@ -30,18 +33,45 @@ std::vector<std::pair<uint64_t, uint64_t>> FsImpl::holes_in(const Inode& f, uint
   return holes;
 }
 
-Status FsImpl::allocate_range_locked(Inode& f, uint64_t off, uint64_t len, uint64_t new_size) {
+Status FsImpl::allocate_range_locked(Inode& f, uint64_t off, uint64_t len) {
   uint64_t page = off / kBlockSize;
   const uint64_t end = (off + len + kBlockSize - 1) / kBlockSize;
+  // 2 MiB extents for the aligned ranges the request covers, runs of 4 KiB
+  // blocks at its edges: what tmpfs would hold, no more.
+  const WriteIntent intent{page, end, false};
+  // What was asked for is kept: no speculative tail to trim at close.
+  f.stream_tail.store(UINT64_MAX, std::memory_order_relaxed);
   while (page < end) {
     if (auto m = f.extents.find(page)) {
       page = m->file_block + m->nblocks;
       continue;
     }
-    auto e = write_fault_locked(*fc_, f, page, end - page, new_size);
+    auto e = write_fault_locked(*fc_, f, page, intent);
     if (!e.ok()) return err(e.error());
   }
   return {};
+}
+
+void FsImpl::trim_stream_tail(Inode& f) {
+  if (f.stream_tail.load(std::memory_order_relaxed) == UINT64_MAX) return;
+  std::unique_lock<InodeLock> lk(f.lock);
+  const uint64_t tail = f.stream_tail.load(std::memory_order_relaxed);
+  // Opened again meanwhile: the writer may go on; the next close trims.
+  if (tail == UINT64_MAX || f.nopen.load() != 0) return;
+  f.stream_tail.store(UINT64_MAX, std::memory_order_relaxed);
+  if (f.rec.mode == 0 || f.data_freed || !(f.rec.flags & layout::kInodeBeyondEof)) return;
+  const uint64_t size_blocks = (f.rec.size + kBlockSize - 1) / kBlockSize;
+  const uint64_t first = std::max(tail, size_blocks), end = tail + layout::kBlocksPerHuge;
+  if (first >= end) return;
+  // Nothing left past EOF once this goes (no fallocate'd space beyond it):
+  // the mark goes in the same transaction.
+  const uint32_t flags = f.rec.flags;
+  if (first == size_blocks && !f.extents.next(end)) f.rec.flags &= ~layout::kInodeBeyondEof;
+  Status s = unmap_locked(f, first, end, journal_->begin());
+  if (!s.ok()) {
+    f.rec.flags = flags;
+    spdlog::warn("inode {}: giving back the blocks past EOF failed: {}", f.ino, std::strerror(s.error()));
+  }
 }
 
 Status FsImpl::fallocate(uint64_t ino, int mode, uint64_t off, uint64_t len) {
@@ -82,10 +112,11 @@ Status FsImpl::fallocate(uint64_t ino, int mode, uint64_t off, uint64_t len) {
     // Each extent commits on its own, so a failure part way (ENOSPC) would
     // leave what was allocated so far in use: it is given back, and the
     // call fails with nothing changed. The holes are taken down to whole
-    // 2 MiB ranges, which a PMD allocation may fill beyond [off, off+len).
+    // 2 MiB ranges (generous: a 2 MiB extent is only allocated for a range
+    // the call covers, fault.h).
     const auto holes = holes_in(f, off / kHugeSize * kHugeSize,
                                 (off + len + kHugeSize - 1) / kHugeSize * kHugeSize);
-    Status s = allocate_range_locked(f, off, len, new_size);
+    Status s = allocate_range_locked(f, off, len);
     if (!s.ok()) {
       for (const auto& [first, end] : holes) PMEMFS_TRY(unmap_locked(f, first, end, journal_->begin()));
       return s;
@@ -99,6 +130,30 @@ Status FsImpl::fallocate(uint64_t ino, int mode, uint64_t off, uint64_t len) {
   return txn.commit();
 }
 
+namespace {
+
+// Whether a 4 KiB page holds nothing but zeros. Eight words at a time, so
+// that a page of data is usually told apart by its first cache line.
+bool zero_page_data(const char* p) {
+  const auto* w = reinterpret_cast<const uint64_t*>(p);
+  for (size_t i = 0; i < kBlockSize / 8; i += 8) {
+    uint64_t any = 0;
+    for (size_t j = 0; j < 8; ++j) any |= w[i + j];
+    if (any) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+// Data is what reads back as other than zeros, page by page: an allocated
+// page that holds only zeros (fallocate'd and not written, the unwritten
+// part of a sequential writer's 2 MiB extent, or written with zeros) is a
+// hole, as unwritten extents are on ext4 and XFS. A hole always reads as
+// zeros, so a copy that skips what is reported as one is still exact; and
+// what the pool holds is the only record that also sees stores a DAX client
+// made without the daemon. The cost is a read of the allocated pages
+// between off and the answer (pmemfs.8, "SEEK_DATA and SEEK_HOLE").
 Result<uint64_t> FsImpl::lseek(uint64_t ino, uint64_t off, int whence) {
   auto inode = get(ino);
   if (!inode.ok()) return err(inode.error());
@@ -109,17 +164,28 @@ Result<uint64_t> FsImpl::lseek(uint64_t ino, uint64_t off, int whence) {
   if (whence == SEEK_END) return size + off;
   if (whence != SEEK_DATA && whence != SEEK_HOLE) return err(EINVAL);
   if (off >= size) return err(ENXIO);
+  const uint64_t end_block = (size + kBlockSize - 1) / kBlockSize;
+  auto has_data = [&](const Mapped& m, uint64_t fb) {
+    return !zero_page_data(pool_->at<char>((m.pool_block + (fb - m.file_block)) * kBlockSize));
+  };
   uint64_t fb = off / kBlockSize;
   if (whence == SEEK_DATA) {
-    auto m = f.extents.next(fb);
-    if (!m || m->file_block * kBlockSize >= size) return err(ENXIO);
-    return std::max(off, m->file_block * kBlockSize);
+    for (;;) {
+      auto m = f.extents.next(fb);
+      if (!m || m->file_block >= end_block) return err(ENXIO);
+      const uint64_t stop = std::min(end_block, m->file_block + m->nblocks);
+      for (fb = std::max(fb, m->file_block); fb < stop; ++fb)
+        if (has_data(*m, fb)) return std::max(off, fb * kBlockSize);
+      if (fb >= end_block) return err(ENXIO);
+    }
   }
   for (;;) {
     auto m = f.extents.find(fb);
     if (!m) return std::min(size, std::max(off, fb * kBlockSize));
-    fb = m->file_block + m->nblocks;
-    if (fb * kBlockSize >= size) return size;
+    const uint64_t stop = std::min(end_block, m->file_block + m->nblocks);
+    for (; fb < stop; ++fb)
+      if (!has_data(*m, fb)) return std::min(size, std::max(off, fb * kBlockSize));
+    if (fb >= end_block) return size;
   }
 }
 

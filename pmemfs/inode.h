@@ -56,6 +56,13 @@ struct Inode {
   std::vector<XattrEntry> xattrs;
   int xattr_load_error = 0;
   Mapping mapping;
+  // Allocation hints (fault.h, WriteIntent), DRAM only: where the last write
+  // ended, so that a write continuing it counts as sequential (relaxed: a
+  // lost update only costs a 2 MiB extent); and the first block of the last
+  // 2 MiB extent a sequential writer took, whose part past EOF the last
+  // close gives back (UINT64_MAX: none; REQUIRES lock exclusive to change).
+  std::atomic<uint64_t> write_end{0};
+  std::atomic<uint64_t> stream_tail{UINT64_MAX};
   std::atomic<uint64_t> nlookup{0};  // kernel references
   std::atomic<uint64_t> nopen{0};    // open file handles
   // Unlinked, and its data freed as no handle was open; the record waits
