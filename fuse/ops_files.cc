@@ -12,14 +12,11 @@
 
 namespace pmemfs::daemon {
 
-void set_open_flags(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-  const OpsContext& c = ctx(req);
+void set_open_flags(const OpsContext& c, fuse_file_info* fi, bool keep_cache) {
   if (c.cache == CacheMode::kNone) {
     fi->direct_io = 1;
   } else {
-    // Only this daemon writes, so what the page cache holds from an earlier
-    // open is still right; but a read must reach the daemon to update atime.
-    fi->keep_cache = keep_cache_for_atime(req, ino, fi->flags);
+    fi->keep_cache = keep_cache;
   }
   // FLUSH (sent on every close) has nothing to do here: written data is
   // already in the pool and close() promises no durability. Saying so spares
@@ -29,6 +26,12 @@ void set_open_flags(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 }
 
 namespace {
+
+// Only this daemon writes, so what the page cache holds from an earlier open
+// is still right; but a read must reach the daemon to update atime.
+void set_open_flags(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  set_open_flags(ctx(req), fi, keep_cache_for_atime(req, ino, fi->flags));
+}
 
 void pm_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexcept {
   auto& c = ctx(req);

@@ -67,9 +67,9 @@ inline bool keep_cache_for_atime(fuse_req_t req, fuse_ino_t ino, int open_flags)
 // Who owns a new node in parent, and its final mode (setgid directories).
 int new_node_owner(fuse_req_t req, fuse_ino_t parent, mode_t& mode, Caller& who);
 
-// The open flags of every file handle (direct_io for cache=none, keep_cache,
-// noflush); ops_files.cc.
-void set_open_flags(const OpsContext& c, fuse_file_info* fi);
+// The open flags of a file handle (direct_io for cache=none, else keep_cache
+// as given; noflush); ops_files.cc.
+void set_open_flags(const OpsContext& c, fuse_file_info* fi, bool keep_cache = true);
 
 // Each group sets its callbacks in the table.
 void add_name_ops(fuse_lowlevel_ops& o);   // ops_names.cc
