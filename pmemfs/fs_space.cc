@@ -13,7 +13,7 @@
 namespace pmemfs {
 
 using layout::kBlockSize;
-constexpr uint64_t kHugeSize = layout::kBlocksPerHuge * kBlockSize;
+using layout::kHugeSize;
 
 std::vector<std::pair<uint64_t, uint64_t>> FsImpl::holes_in(const Inode& f, uint64_t off,
                                                              uint64_t end) const {

@@ -19,17 +19,8 @@
 namespace pmemfs::test {
 namespace {
 
-std::string mount_options_of(const std::string& mnt) {
-  std::ifstream in("/proc/self/mounts");
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream ls(line);
-    std::string src, dir, type, opts;
-    ls >> src >> dir >> type >> opts;
-    if (dir == mnt) return "," + opts + ",";
-  }
-  return {};
-}
+// The options of mnt between commas, so that ",noatime," finds a whole word.
+std::string comma_options_of(const std::string& mnt) { return "," + mount_options_of(mnt) + ","; }
 
 int64_t atime_of(const std::string& path) {
   struct stat st {};
@@ -89,7 +80,7 @@ TEST_F(AtimeTest, EachOptionMountsAndShowsInProcMounts) {
                         Case{"nolazytime", ",relatime,", ",lazytime,"}}) {
     SCOPED_TRACE(c.option);
     remount_with(c.option);
-    const std::string opts = mount_options_of(fs_->mnt());
+    const std::string opts = comma_options_of(fs_->mnt());
     if (*c.shown) {
       EXPECT_NE(std::string::npos, opts.find(c.shown)) << opts;
     }
@@ -105,7 +96,7 @@ TEST_F(AtimeTest, EachOptionMountsAndShowsInProcMounts) {
   auto r = run({mount_helper_path(), fs_->pool(), fs_->mnt(), "-o", "strictatime,nodiratime,lazytime"},
                {"PMEMFS_DAEMON=" + daemon_path()});
   ASSERT_EQ(0, r.status) << r.output;
-  EXPECT_NE(std::string::npos, mount_options_of(fs_->mnt()).find(",nodiratime,"));
+  EXPECT_NE(std::string::npos, comma_options_of(fs_->mnt()).find(",nodiratime,"));
   ASSERT_EQ(0, run({"umount", fs_->mnt()}).status);
   for (int i = 0; i < 300 && fs_->is_mounted(); ++i) tick();
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the daemon exits
@@ -182,7 +173,7 @@ TEST_F(AtimeTest, RemountChangesThePolicy) {
   auto r = run({mount_helper_path(), fs_->pool(), fs_->mnt(), "-o", "remount,noatime"},
                {"PMEMFS_DAEMON=" + daemon_path()});
   ASSERT_EQ(0, r.status) << r.output;
-  EXPECT_NE(std::string::npos, mount_options_of(fs_->mnt()).find(",noatime,"));
+  EXPECT_NE(std::string::npos, comma_options_of(fs_->mnt()).find(",noatime,"));
   const int64_t before = atime_of(p("f"));
   tick();
   read_once(p("f"));

@@ -15,19 +15,6 @@
 namespace pmemfs::test {
 namespace {
 
-// The options field of mnt's line in /proc/self/mounts, or "".
-std::string mount_options_of(const std::string& mnt) {
-  std::ifstream in("/proc/self/mounts");
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream ls(line);
-    std::string src, dir, type, opts;
-    ls >> src >> dir >> type >> opts;
-    if (dir == mnt) return opts;
-  }
-  return {};
-}
-
 size_t count_lines(const std::string& s) {
   size_t n = 0;
   for (char c : s) n += c == '\n';

@@ -1,6 +1,8 @@
 #include "tests/mount/test_util.h"
 
 #include <cerrno>
+#include <fstream>
+#include <sstream>
 
 namespace pmemfs::test {
 
@@ -35,6 +37,18 @@ std::string read_file(const std::string& path) {
   while ((n = ::read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
   if (n < 0) return "<read: " + std::string(strerror(errno)) + ">";
   return out;
+}
+
+std::string mount_options_of(const std::string& mnt) {
+  std::ifstream in("/proc/self/mounts");
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream ls(line);
+    std::string src, dir, type, opts;
+    ls >> src >> dir >> type >> opts;
+    if (dir == mnt) return opts;
+  }
+  return {};
 }
 
 }  // namespace pmemfs::test

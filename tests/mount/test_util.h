@@ -23,6 +23,9 @@ std::string pattern(size_t n, uint32_t seed);
 int write_file(const std::string& path, const std::string& data, mode_t mode = 0644);
 std::string read_file(const std::string& path);
 
+// The options field of mnt's line in /proc/self/mounts, or "".
+std::string mount_options_of(const std::string& mnt);
+
 struct Fd {
   int fd = -1;
   explicit Fd(int f) : fd(f) {}
