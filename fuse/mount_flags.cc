@@ -1,5 +1,7 @@
 #include "fuse/mount_flags.h"
 
+#include "fuse/mountinfo.h"
+
 #include <sys/mount.h>
 
 #include <cerrno>
@@ -22,20 +24,6 @@ constexpr Word kAtimeWords[] = {
     {"nodiratime", MS_NODIRATIME, true},   {"diratime", MS_NODIRATIME, false},
     {"lazytime", MS_LAZYTIME, true},       {"nolazytime", MS_LAZYTIME, false},
 };
-
-// mountinfo escapes space, tab, newline and backslash as \ooo.
-std::string unescape(const std::string& s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '\\' && i + 3 < s.size() && s[i + 1] >= '0' && s[i + 1] <= '3') {
-      out += static_cast<char>((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0'));
-      i += 3;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
 
 unsigned long flags_of(const std::string& list) {
   unsigned long f = 0;
@@ -87,7 +75,7 @@ std::optional<unsigned long> current_mount_flags(const std::string& mountpoint) 
     std::istringstream ls(line);
     std::string id, parent, dev, root, point, mnt_opts, w;
     if (!(ls >> id >> parent >> dev >> root >> point >> mnt_opts)) continue;
-    if (unescape(point) != mountpoint) continue;
+    if (unescape_mountinfo(point) != mountpoint) continue;
     while (ls >> w && w != "-") {}
     std::string type, source, super_opts;
     ls >> type >> source >> super_opts;

@@ -4,10 +4,8 @@
 #include <sstream>
 
 namespace pmemfs::daemon {
-namespace {
-
 // mountinfo escapes space, tab, newline and backslash as \ooo.
-std::string unescape(const std::string& s) {
+std::string unescape_mountinfo(const std::string& s) {
   std::string out;
   for (size_t i = 0; i < s.size(); ++i) {
     if (s[i] == '\\' && i + 3 < s.size()) {
@@ -29,7 +27,6 @@ std::string unescape(const std::string& s) {
   return out;
 }
 
-}  // namespace
 
 std::string device_of(const std::string& mountpoint) {
   std::ifstream in("/proc/self/mountinfo");
@@ -38,7 +35,7 @@ std::string device_of(const std::string& mountpoint) {
     std::istringstream ls(line);
     std::string id, parent, dev, root, point;
     if (!(ls >> id >> parent >> dev >> root >> point)) continue;
-    if (unescape(point) == mountpoint) found = dev;  // the last one is on top
+    if (unescape_mountinfo(point) == mountpoint) found = dev;  // the last one is on top
   }
   return found;
 }

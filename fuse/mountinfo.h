@@ -10,4 +10,8 @@ namespace pmemfs::daemon {
 // "MAJ:MIN" of the last (topmost) mount on mountpoint, or "".
 std::string device_of(const std::string& mountpoint);
 
+// A path field of /proc/self/mountinfo (or /proc/mounts) as the path itself:
+// space, tab, newline and backslash come escaped as \ooo.
+std::string unescape_mountinfo(const std::string& s);
+
 }  // namespace pmemfs::daemon

@@ -7,7 +7,7 @@
 namespace pmemfs::daemon {
 namespace {
 
-fuse_lowlevel_ops g_inner;  // the callbacks as the groups set them
+fuse_lowlevel_ops g_writable_ops;  // the callbacks as the groups set them
 
 template <auto M, typename... A>
 void gated(fuse_req_t req, A... a) noexcept {
@@ -16,7 +16,7 @@ void gated(fuse_req_t req, A... a) noexcept {
     fuse_reply_err(req, EROFS);
     return;
   }
-  (g_inner.*M)(req, a...);
+  (g_writable_ops.*M)(req, a...);
 }
 
 template <auto M, typename... A>
@@ -27,7 +27,7 @@ void wrap(fuse_lowlevel_ops& o, void (*fuse_lowlevel_ops::*)(fuse_req_t, A...)) 
 }  // namespace
 
 void gate_on_read_only(fuse_lowlevel_ops& o) {
-  g_inner = o;
+  g_writable_ops = o;
 #define PMEMFS_GATE(name) wrap<&fuse_lowlevel_ops::name>(o, &fuse_lowlevel_ops::name)
   PMEMFS_GATE(setattr);
   PMEMFS_GATE(mknod);

@@ -106,13 +106,6 @@ class Enumerator {
   std::mt19937_64 rng_;
 };
 
-Result<std::unique_ptr<Filesystem>> mount_path(const std::string& path, bool simulate) {
-  MountOptions mo;
-  mo.source = path;
-  mo.powerfail.enabled = simulate;
-  return Filesystem::mount(mo);
-}
-
 }  // namespace
 
 CaseReport run_crash_case(const CrashCase& c, const HarnessOptions& o) {

@@ -10,6 +10,13 @@
 
 namespace pmemfs::crash {
 
+Result<std::unique_ptr<Filesystem>> mount_path(const std::string& path, bool simulate) {
+  MountOptions mo;
+  mo.source = path;
+  mo.powerfail.enabled = simulate;
+  return Filesystem::mount(mo);
+}
+
 std::string temp_pool_path(const std::string& tag) {
   static int counter = 0;
   const char* dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";

@@ -13,6 +13,9 @@
 
 namespace pmemfs::crash {
 
+// Mounts the pool file at path, under the power-fail simulator if simulate.
+Result<std::unique_ptr<Filesystem>> mount_path(const std::string& path, bool simulate);
+
 // A pool file path in /dev/shm (memory, like pmem) or /tmp, unique per call.
 std::string temp_pool_path(const std::string& tag);
 

@@ -17,13 +17,6 @@
 namespace pmemfs::crash {
 namespace {
 
-Result<std::unique_ptr<Filesystem>> mount_path(const std::string& path, bool simulate) {
-  MountOptions mo;
-  mo.source = path;
-  mo.powerfail.enabled = simulate;
-  return Filesystem::mount(mo);
-}
-
 // What a crash may show of one file (by inode number): one of `contents`
 // byte by byte, or zero; exactly contents[0] when `exact` (it is durable).
 struct FileExpectation {
