@@ -130,7 +130,13 @@ TEST_P(DurabilityTest, FsyncAfterPunchingOnePageKeepsTheRestOfTheExtent) {
       want);
 }
 
-TEST_P(DurabilityTest, SyncfsMakesWrittenDataDurable) {
+// sync(2) and syncfs(2) reach the daemon only as the kernel's write-back,
+// which it does not always wait to see answered (pmemfs.8): their promise
+// is for data written with write(2) in the modes where the daemon has it
+// when write(2) returns. With the writeback cache, fsync is the promise.
+class SyncDurabilityTest : public DurabilityTest {};
+
+TEST_P(SyncDurabilityTest, SyncfsMakesWrittenDataDurable) {
   const std::string data = pattern(3 * kMiB, 21);
   {
     Fd fd(open(p("f").c_str(), O_WRONLY | O_CREAT, 0644));
@@ -144,7 +150,7 @@ TEST_P(DurabilityTest, SyncfsMakesWrittenDataDurable) {
   expect_clean_fsck();
 }
 
-TEST_P(DurabilityTest, TheSyncCommandMakesWrittenDataDurable) {
+TEST_P(SyncDurabilityTest, TheSyncCommandMakesWrittenDataDurable) {
   const std::string data = pattern(3 * kMiB + 777, 22);
   {
     Fd fd(open(p("f").c_str(), O_WRONLY | O_CREAT, 0644));
@@ -159,7 +165,7 @@ TEST_P(DurabilityTest, TheSyncCommandMakesWrittenDataDurable) {
   expect_clean_fsck();
 }
 
-TEST_P(DurabilityTest, StoresThroughASharedMappingAreDurableAfterSyncfs) {
+TEST_P(DurabilityTest, StoresThroughASharedMappingAreDurableAfterMsync) {
   constexpr size_t kSize = 3 * kMiB;
   const std::string data = pattern(kSize, 23);
   {
@@ -175,12 +181,12 @@ TEST_P(DurabilityTest, StoresThroughASharedMappingAreDurableAfterSyncfs) {
     }
     ASSERT_NE(MAP_FAILED, m);
     std::memcpy(m, data.data(), kSize);
-    ASSERT_EQ(0, syncfs(fd));
+    ASSERT_EQ(0, msync(m, kSize, MS_SYNC));
     ASSERT_TRUE(cut_and_recover());
     munmap(m, kSize);
   }
   const std::string got = read_file(p("mapped"));
-  EXPECT_TRUE(got == data) << "after syncfs: " << describe_difference(got, data);
+  EXPECT_TRUE(got == data) << "after msync: " << describe_difference(got, data);
   expect_clean_fsck();
 }
 
@@ -197,6 +203,14 @@ TEST_P(DurabilityTest, SyncFileRangeMakesTheRangeDurable) {
   EXPECT_TRUE(got == data) << "after sync_file_range: " << describe_difference(got, data);
   expect_clean_fsck();
 }
+
+const Mode kSyncModes[] = {
+    {"Default", "powerfail_sim"},
+    {"NoCache", "powerfail_sim,cache=none"},
+    {"WritethroughHalfEvicted", "powerfail_sim,cache=writethrough,powerfail_evict=0.5"},
+};
+INSTANTIATE_TEST_SUITE_P(CacheModes, SyncDurabilityTest, ::testing::ValuesIn(kSyncModes),
+                         [](const ::testing::TestParamInfo<Mode>& info) { return info.param.name; });
 
 INSTANTIATE_TEST_SUITE_P(CacheModes, DurabilityTest, ::testing::ValuesIn(kModes),
                          [](const ::testing::TestParamInfo<Mode>& info) { return info.param.name; });
