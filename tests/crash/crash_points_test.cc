@@ -307,6 +307,70 @@ std::vector<CrashCase> data_cases() {
   };
 }
 
+// ---- operations that need more than one transaction ----------------------
+// A lane holds about 3,900 freed extents (256 KiB of records): /many has
+// 8,000 one-block extents (32 MiB), so freeing them takes at least three commits,
+// and every power cut between them must still recover to before or after
+// (the orphan table finishes a truncate or unlink at mount). Each op checks
+// that it really committed more than once, so that the case cannot quietly
+// stop covering the path.
+
+constexpr uint64_t kManyExtents = 8000;
+
+void many_extents_tree(Filesystem& fs) {
+  standard_tree(fs);
+  auto a = fs.mknod(kRoot, "many", S_IFREG | 0644, 0, root());
+  ASSERT_TRUE(a.ok());
+  // Backwards, page by page: each write into the hole gets the next free
+  // block, so neighbours in the file are never neighbours in the pool and
+  // no two pages merge into one extent.
+  const std::string page(4096, 'm');
+  for (uint64_t i = kManyExtents; i-- > 0;)
+    ASSERT_TRUE(fs.write(a->ino, i * 4096, page.data(), page.size()).ok()) << i;
+}
+
+// Runs op and fails unless it took at least `commits` journal commits.
+std::function<Status(Filesystem&)> in_commits(uint64_t commits,
+                                              std::function<Status(Filesystem&)> op) {
+  return [commits, op](Filesystem& fs) -> Status {
+    const uint64_t before = fs.stats().journal_commits;
+    PMEMFS_TRY(op(fs));
+    const uint64_t used = fs.stats().journal_commits - before;
+    if (used < commits) {
+      ADD_FAILURE() << "the operation took " << used << " commits, not the " << commits
+                    << " the case is about";
+      return err(EPROTO);
+    }
+    return {};
+  };
+}
+
+std::vector<CrashCase> many_transaction_cases() {
+  return {
+      {"truncate-many-extents", many_extents_tree,
+       in_commits(3, [](Filesystem& fs) { return truncate_to(fs, "/many", 4096); }), "/many"},
+      {"punch-many-extents", many_extents_tree,
+       in_commits(3,
+                  [](Filesystem& fs) {
+                    return fs.fallocate(path_ino(fs, "/many"),
+                                        FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 4096,
+                                        kManyExtents * 4096);
+                  }),
+       "/many"},
+      {"unlink-many-extents", many_extents_tree,
+       in_commits(3, [](Filesystem& fs) { return fs.unlink(kRoot, "many"); })},
+      // Each 2 MiB extent commits on its own before the size grows: a cut in
+      // between leaves the file as it was (the blocks past EOF are marked
+      // so, and fsck accepts them).
+      {"fallocate-many-extents", standard_tree,
+       in_commits(4,
+                  [](Filesystem& fs) {
+                    return fs.fallocate(path_ino(fs, "/h"), 0, 0, 8 * kMiB);
+                  }),
+       "/h"},
+  };
+}
+
 uint64_t g_total_states = 0, g_total_points = 0;
 
 // Reports the whole run's count once every case has run.
@@ -350,6 +414,8 @@ std::string case_name(const ::testing::TestParamInfo<CrashCase>& info) {
 
 INSTANTIATE_TEST_SUITE_P(Metadata, CrashPoints, ::testing::ValuesIn(metadata_cases()), case_name);
 INSTANTIATE_TEST_SUITE_P(Data, CrashPoints, ::testing::ValuesIn(data_cases()), case_name);
+INSTANTIATE_TEST_SUITE_P(ManyTransactions, CrashPoints, ::testing::ValuesIn(many_transaction_cases()),
+                         case_name);
 
 // The harness must be able to fail: operations that are not atomic, that
 // corrupt the pool, or that expose bytes never written are each caught.
