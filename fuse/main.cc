@@ -30,6 +30,22 @@
 namespace pmemfs::daemon {
 namespace {
 
+// One line on how persist points reach the media, and what that means for a
+// crash of the host (pmemfs.8, "PERSISTENCE").
+void log_persistence(std::string_view method, PersistMode asked) {
+  if (method == "cpu")
+    spdlog::info("persist=cpu: cache-line flush into the host's page cache (pmem timing); a crash "
+                 "of the daemon loses nothing, a crash of the host what was not yet written back "
+                 "(at unmount or remount,ro; -o persist=msync to write back at every persist point)");
+  else if (method == "msync")
+    spdlog::info("persist=msync: msync(2) at every persist point (durable against a crash of the host)");
+  else if (method == "pmem")
+    spdlog::info("persist: cache-line flush to pmem (the pool is DAX){}",
+                 asked == PersistMode::kMsync ? "; persist=msync has nothing to add" : "");
+  else
+    spdlog::info("persist: {}", method);
+}
+
 std::string real_path(const std::string& p, std::string& error, const char* what) {
   char buf[PATH_MAX];
   if (!realpath(p.c_str(), buf)) {
@@ -139,6 +155,7 @@ int run(int argc, char** argv) {
   mo.atime = atime_policy(opts.mount_flags);
   mo.lock_wait_seconds = opts.lock_wait_seconds;
   mo.powerfail = powerfail_options(opts);
+  mo.persist = opts.persist;
   auto mounted = Filesystem::mount(mo);
   if (!mounted) {
     // Prefer the library's own explanation ("pool is 1 MiB; the minimum is
@@ -150,6 +167,7 @@ int run(int argc, char** argv) {
   }
   std::unique_ptr<Filesystem> fs = std::move(*mounted);
   remount_setup(*fs, opts);
+  log_persistence(fs->stats().persist, opts.persist);
 
   int rc = kExitOk;
   bool power_was_cut = false;

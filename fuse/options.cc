@@ -119,6 +119,10 @@ static void apply_option_list(const std::string& list, Options& opts, std::vecto
       } else {
         errors.push_back("bad value in -o " + word + ": expected max_read=BYTES (at least 4096)");
       }
+    } else if (key == "persist") {
+      if (val == "cpu") opts.persist = PersistMode::kCpu;
+      else if (val == "msync") opts.persist = PersistMode::kMsync;
+      else errors.push_back("bad value in -o " + word + ": expected persist=cpu|msync");
     } else if (w == "powerfail_sim") {
       opts.powerfail_sim = true;
     } else if (key == "powerfail_evict") {
@@ -179,6 +183,7 @@ bool same_fixed(const Options& a, const Options& b) {
          a.max_read == b.max_read && a.allow_other == b.allow_other &&
          a.max_dirty_ratio == b.max_dirty_ratio && a.read_ahead_kb == b.read_ahead_kb &&
          a.powerfail_sim == b.powerfail_sim && a.powerfail_evict == b.powerfail_evict &&
+         a.persist == b.persist &&
          a.debug == b.debug && sorted(a.fuse_opts) == sorted(b.fuse_opts);
 }
 
@@ -330,6 +335,9 @@ std::string usage(const char* argv0) {
          "     max_dirty_ratio=PERCENT   share of the dirty-page budget the mount may use\n"
          "                         (root only; default 20, 0 keeps the kernel's strict 1%)\n"
          "     read_ahead_kb=KIB   read-ahead of the mount (root only; default 1024, 0 = kernel's)\n"
+         "     persist=cpu|msync   a pool file without DAX: cache-line flush (pmem timing,\n"
+         "                         host-crash durable from unmount on; default) or msync\n"
+         "                         at every persist point (host-crash durable, disk timing)\n"
          "     powerfail_sim   simulate power failure (pool files only): only persisted data\n"
          "                         reaches the pool; `pmemfs-ctl powercut MOUNTPOINT` cuts power\n"
          "     powerfail_seed=N    with powerfail_sim: seed of the eviction (reproducible cuts)\n"

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "pmemfs/persist_mode.h"
 #include "pmemfs/powerfail.h"
 
 namespace pmemfs::daemon {
@@ -45,6 +46,9 @@ struct Options {
   // Simulated power failure for testing fsync discipline (pmemfs/powerfail.h):
   // only persisted data reaches the pool file; `pmemfs-ctl powercut` cuts.
   bool powerfail_sim = false;
+  // How a pool file without DAX is persisted (-o persist=cpu|msync;
+  // pmemfs/persist_mode.h).
+  PersistMode persist = PersistMode::kCpu;
   // Share of the unpersisted cache lines a cut lets survive, in [0, 1]; unset
   // means none. Given without powerfail_sim it is an error, not ignored.
   std::optional<double> powerfail_evict;

@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "pmemfs/persist_mode.h"
 #include "pmemfs/powerfail.h"
 #include "pmemfs/result.h"
 
@@ -80,6 +81,9 @@ struct Stats {
   uint64_t upgrades = 0, retries = 0, hole_evictions = 0;
   uint64_t fsync_calls = 0, fsync_bytes_flushed = 0;
   uint64_t journal_commits = 0;
+  // How persist points reach the media (Pool::persist_method): "pmem",
+  // "cpu", "msync", "simulated" or "memory".
+  const char* persist = "";
   std::string to_json() const;
 };
 
@@ -106,6 +110,8 @@ struct MountOptions {
   AtimeOptions atime;
   int lock_wait_seconds = 0;   // wait this long for another process to release the pool
   PowerFailOptions powerfail;  // simulate power failure (powerfail.h); pool files only
+  // How a pool file without DAX is persisted (pool.h); ignored for DAX.
+  PersistMode persist = PersistMode::kCpu;
 };
 
 struct FormatOptions {

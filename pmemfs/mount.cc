@@ -15,6 +15,7 @@ Result<std::unique_ptr<Filesystem>> Filesystem::mount(const MountOptions& o) {
   PoolOpenOptions po;
   po.lock_wait_seconds = o.lock_wait_seconds;
   po.powerfail = o.powerfail;
+  po.persist = o.persist;
   auto pool = Pool::open(o.source, po);
   if (!pool.ok()) return err(pool.error());
   auto fs = FsImpl::mount_pool(std::move(*pool));
@@ -183,6 +184,8 @@ Status FsImpl::set_read_only(bool ro) {
     read_only_.store(true);
     Status s = persist_all();
     if (s.ok()) s = mark_clean(true);
+    // persist=cpu: a read-only pool is one a host crash cannot hurt either.
+    if (s.ok()) s = pool_->write_back();
     if (!s.ok()) {
       read_only_.store(false);
       spdlog::error("{}: cannot switch to read-only: {}", pool_->path(), std::strerror(s.error()));

@@ -1,6 +1,7 @@
 #include "pmemfs/pool.h"
 
 #include <fcntl.h>
+#include <libpmem.h>
 #include <libpmem2.h>
 #include <sys/file.h>
 #include <sys/mman.h>
@@ -251,6 +252,15 @@ Result<std::unique_ptr<Pool>> Pool::open(const std::string& path, const PoolOpen
   pool->persist_fn_ = pmem2_get_persist_fn(pool->map_);
   pool->flush_fn_ = pmem2_get_flush_fn(pool->map_);
   pool->drain_fn_ = pmem2_get_drain_fn(pool->map_);
+  if (pool->granularity_ == Granularity::kPage && o.persist == PersistMode::kCpu && !o.read_only) {
+    // pmem2's functions for page granularity are msync(2); libpmem's are the
+    // CPU's flush (CLWB, CLFLUSHOPT or CLFLUSH, chosen at run time) and
+    // SFENCE, whatever the memory is.
+    pool->persist_fn_ = pmem_persist;
+    pool->flush_fn_ = pmem_flush;
+    pool->drain_fn_ = pmem_drain;
+    pool->cpu_persisted_pages_ = true;
+  }
   return pool;
 }
 
@@ -310,7 +320,30 @@ Result<std::unique_ptr<Pool>> Pool::durable_view() const {
   return view;
 }
 
+const char* to_string(PersistMode m) { return m == PersistMode::kMsync ? "msync" : "cpu"; }
+
+const char* Pool::persist_method() const {
+  if (sim_) return "simulated";
+  if (anonymous_) return "memory";
+  if (granularity_ != Granularity::kPage) return "pmem";
+  return cpu_persisted_pages_ ? "cpu" : "msync";
+}
+
+Status Pool::write_back() {
+  if (!cpu_persisted_pages_) return {};
+  if (msync(base_, size_, MS_SYNC) != 0) {
+    const int e = errno;
+    spdlog::error("{}: writing the pool back to its file failed: {}", path_, strerror(e));
+    return err(e);
+  }
+  return {};
+}
+
 Pool::~Pool() {
+  // What persist points left in the host's page cache goes to the file's
+  // media before the pool is let go (persist=cpu): an unmounted pool
+  // survives a crash of the host.
+  (void)write_back();
   // Before the ranges are unmapped (and their addresses reused).
   guard_.reset();
   durable_guard_.reset();

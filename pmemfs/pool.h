@@ -11,6 +11,7 @@
 #include <string>
 
 #include "pmemfs/bus_guard.h"
+#include "pmemfs/persist_mode.h"
 #include "pmemfs/powerfail.h"
 #include "pmemfs/result.h"
 
@@ -22,10 +23,12 @@ namespace pmemfs {
 enum class Granularity { kByte, kCacheLine, kPage };
 const char* to_string(Granularity g);
 
+
 struct PoolOpenOptions {
   uint64_t create_size = 0;    // create the file with this size if it is missing
   int lock_wait_seconds = 0;   // wait for another process to release the pool
   bool read_only = false;
+  PersistMode persist = PersistMode::kCpu;  // pools of page granularity only
   // Stores go to a private working copy; only persisted lines reach the
   // file (see powerfail.h). Pool files only, not device DAX.
   PowerFailOptions powerfail;
@@ -73,6 +76,16 @@ class Pool {
     return static_cast<uint64_t>(static_cast<const char*>(p) - base_);
   }
 
+  // How persist points reach the media: "cpu" or "msync" (page
+  // granularity, PersistMode), "pmem" (cache lines of real or DAX memory),
+  // "simulated" (powerfail_sim), "memory" (in_memory pools).
+  const char* persist_method() const;
+  // With PersistMode::kCpu on a pool of page granularity: writes back what
+  // the host's page cache holds of the pool (msync of the whole mapping), so
+  // that a crash of the host loses nothing persisted so far. Otherwise
+  // nothing to do. 0 or the errno of msync.
+  Status write_back();
+
   // Flush + drain of [addr, addr+len).
   void persist(const void* addr, size_t len);
   // Starts write-back of a range; durable only after drain().
@@ -97,6 +110,8 @@ class Pool {
   char* base_ = nullptr;
   uint64_t size_ = 0;
   Granularity granularity_ = Granularity::kByte;
+  // Page granularity persisted by cache-line flushes: write_back() has work.
+  bool cpu_persisted_pages_ = false;
   bool created_ = false;
   bool anonymous_ = false;
   int fd_ = -1;

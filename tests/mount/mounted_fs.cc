@@ -135,10 +135,11 @@ bool wait_for_mount(const std::string& path, pid_t pid, int timeout_ms) {
   return false;
 }
 
-MountedFs::MountedFs(const std::string& options, uint64_t pool_size) : options_(options) {
-  char tmpl[] = "/dev/shm/pmemfs-mount-test-XXXXXX";
-  if (!mkdtemp(tmpl)) {
-    setup_ = ::testing::AssertionFailure() << "mkdtemp: " << strerror(errno);
+MountedFs::MountedFs(const std::string& options, uint64_t pool_size, const std::string& parent)
+    : options_(options) {
+  std::string tmpl = parent + "/pmemfs-mount-test-XXXXXX";
+  if (!mkdtemp(tmpl.data())) {
+    setup_ = ::testing::AssertionFailure() << "mkdtemp in " << parent << ": " << strerror(errno);
     return;
   }
   dir_ = tmpl;

@@ -59,7 +59,10 @@ class MountedFs {
 
   // Formats a fresh, sparse pool in /dev/shm and mounts it with the daemon in
   // the foreground (-f) and -o allow_other,<options>. Check ok() first.
-  explicit MountedFs(const std::string& options = "", uint64_t pool_size = kDefaultPoolSize);
+  // parent: where the pool and mount point go (a tmpfs by default; a disk
+  // filesystem for tests of what reaches the host's media).
+  explicit MountedFs(const std::string& options = "", uint64_t pool_size = kDefaultPoolSize,
+                     const std::string& parent = "/dev/shm");
   ~MountedFs();
   MountedFs(const MountedFs&) = delete;
   MountedFs& operator=(const MountedFs&) = delete;

@@ -39,12 +39,13 @@ class MountTest : public ::testing::Test {
  protected:
   void SetUp() override {
     PMEMFS_REQUIRE_FUSE();
-    fs_ = std::make_unique<MountedFs>(mount_options(), pool_size());
+    fs_ = std::make_unique<MountedFs>(mount_options(), pool_size(), pool_parent());
     ASSERT_TRUE(fs_->ok());
   }
   void TearDown() override { fs_.reset(); }
   virtual std::string mount_options() const { return ""; }
   virtual uint64_t pool_size() const { return MountedFs::kDefaultPoolSize; }
+  virtual std::string pool_parent() const { return "/dev/shm"; }
   std::string p(const std::string& rel) const { return fs_->path(rel); }
 
   std::unique_ptr<MountedFs> fs_;
