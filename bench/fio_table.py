@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""The table bench/run-fio.sh prints, from the results it left in a directory.
+
+    fio_table.py RESULTS "tmpfs null pmemfs-fuse ..." JOB ...
+
+RESULTS holds, per job and target, JOB.TARGET.json (fio's JSON output) and,
+for pmemfs targets, JOB.TARGET.before/.after (pmemfs-ctl stats around the
+job). One row per job section (a job file with several sections, e.g.
+create-stat, gives one row each). Exit status 1 if any run failed.
+"""
+import json
+import os
+import sys
+
+
+def load(path):
+    try:
+        with open(path) as f:
+            text = f.read()
+        return json.loads(text[text.index("{"):])  # fio may print notes first
+    except (OSError, ValueError):
+        return None
+
+
+def measure(data):
+    """{section: (value, unit, ios)}: fio's figures per job section."""
+    out = {}
+    if data is None:
+        return out
+    for j in data["jobs"]:
+        o = j["job options"]
+        rw, bs = o.get("rw", ""), o.get("bs", "4k")
+        sequential = rw in ("read", "write") and bs.lower() not in ("4k", "4096")
+        value, ios = 0.0, 0
+        for ddir in ("read", "write"):
+            d = j[ddir]
+            if d["total_ios"] == 0:
+                continue
+            value += d["bw_bytes"] / 1e6 if sequential else d["iops"]
+            ios += d["total_ios"]
+        out[j["jobname"]] = (value, "MB/s" if sequential else "IOPS", ios)
+    return out
+
+
+def requests(before, after):
+    """{opcode: count} the daemon counted between the two stats reads (the
+    GETXATTR that read `after` is not the job's)."""
+    b, a = load(before), load(after)
+    if not a or not b:
+        return None
+    d = {op: a["requests"][op]["count"] - b["requests"].get(op, {"count": 0})["count"]
+         for op in a["requests"]}
+    d["getxattr"] = d.get("getxattr", 0) - 1
+    return {op: n for op, n in d.items() if n > 0}
+
+
+def per_io(reqs, ios, sections):
+    if reqs is None or not ios:
+        return "-"
+    if sections > 1:  # the stats cover every section of the file at once
+        total = sum(reqs.values())
+        return f"{total} requests for the whole file"
+    top = sorted(reqs.items(), key=lambda kv: -kv[1])[:3]
+    return f"{sum(reqs.values()) / ios:.2f}: " + ", ".join(f"{op} {n / ios:.2f}" for op, n in top)
+
+
+def main():
+    results, targets, names = sys.argv[1], sys.argv[2].split(), sys.argv[3:]
+    pm_targets = [t for t in targets if t.startswith("pmemfs-")]
+    head = ["job", "tmpfs", "null"]
+    for t in pm_targets:
+        tr = t[len("pmemfs-"):]
+        head += [f"pmemfs {tr}", "/null", f"requests per I/O ({tr})"]
+    rows, failed = [], False
+    for name in names:
+        figures = {t: measure(load(os.path.join(results, f"{name}.{t}.json"))) for t in targets}
+        sections = sorted({s for f in figures.values() for s in f}) or [name]
+        for s in sections:
+            label = name if len(sections) == 1 else f"{name}:{s}"
+            unit = next((f[s][1] for f in figures.values() if s in f), "")
+
+            def cell(t):
+                return f"{figures[t][s][0]:,.0f} {unit}" if s in figures[t] else "failed"
+
+            row = [label, cell("tmpfs"), cell("null")]
+            null = figures["null"].get(s, (None,))[0]
+            for t in pm_targets:
+                v = figures[t].get(s)
+                reqs = requests(os.path.join(results, f"{name}.{t}.before"),
+                                os.path.join(results, f"{name}.{t}.after"))
+                row += [cell(t), f"{v[0] / null:.2f}" if v and null else "-",
+                        per_io(reqs, v[2] if v else 0, len(sections))]
+                failed |= v is None
+            rows.append(row)
+
+    w = [max(len(r[i]) for r in rows + [head]) for i in range(len(head))]
+
+    def line(r):
+        last = len(head) - 1
+        return " | ".join(f"{c:<{w[i]}}" if i in (0, last) or head[i].startswith("requests")
+                          else f"{c:>{w[i]}}" for i, c in enumerate(r))
+
+    print(line(head))
+    print("-+-".join("-" * x for x in w))
+    for r in rows:
+        print(line(r))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
