@@ -81,8 +81,8 @@ std::string Session::set_up_transport() {
   }
   if (!d.use) {
     if (opts_.io_uring == UringMode::kOn) return "io_uring=on, but " + d.why;
-    spdlog::info("transport: {} (io_uring={}: {})", Transport::kName,
-                 uring_mode_name(opts_.io_uring), d.why);
+    spdlog::info("transport: {} (io_uring={}{}{})", Transport::kName,
+                 uring_mode_name(opts_.io_uring), d.why.empty() ? "" : ": ", d.why);
     return {};
   }
   // INIT comes over /dev/fuse; its reply asks for the rings (where the

@@ -50,7 +50,7 @@ std::string probe_ring() {
 
 UringDecision decide_uring(UringMode mode, bool may_enable_module, bool single_thread,
                            const std::string& param) {
-  if (mode == UringMode::kOff) return {false, "io_uring=off"};
+  if (mode == UringMode::kOff) return {false, ""};  // asked for: nothing to explain
   if (single_thread) return {false, "-s asks for one thread; io_uring needs one per CPU"};
   const std::string v = read_param(param);
   if (v.empty())

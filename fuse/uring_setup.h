@@ -17,7 +17,8 @@ inline constexpr const char* kEnableUringParam = "/sys/module/fuse/parameters/en
 struct UringDecision {
   bool use = false;
   // Why not, or what was done to make it possible: one clause for the log
-  // line that names the transport (or for the error of io_uring=on).
+  // line that names the transport (or for the error of io_uring=on); empty
+  // for io_uring=off.
   std::string why;
 };
 

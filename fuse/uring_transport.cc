@@ -338,6 +338,13 @@ void UringTransport::init_replied(const kabi::fuse_init_out& o) noexcept {
     return;
   }
   fuse_fd_ = fuse_session_fd(se_);
+  // Said before the entries go in: the kernel serves nothing until every
+  // queue has one, and then serves it over the rings, so no request can
+  // see the old name. A refusal says so below and names /dev/fuse again.
+  transport_.set_name(kName);
+  spdlog::info("transport: {} ({} queues, one per CPU, {} threads each pinned to its CPU; "
+               "INIT, FORGET and INTERRUPT still come over /dev/fuse)",
+               kName, cfg_.queues, kThreadsPerQueue);
   std::lock_guard<std::mutex> g(mu_);
   for (auto& w : workers_)
     if (w->phase == kReady) w->phase = kGo;
@@ -354,15 +361,12 @@ void UringTransport::registered(Worker& w, int result) {
   for (unsigned n : per_queue_) ready = ready && n > 0;
   if (ready) {
     // Each queue has an entry: the kernel has switched to the rings.
-    transport_.set_name(kName);
-    spdlog::info("transport: {} ({} queues, one per CPU, {} threads each pinned to its CPU; "
-                 "INIT, FORGET and INTERRUPT still come over /dev/fuse)",
-                 kName, cfg_.queues, kThreadsPerQueue);
     if (!first_error_.empty())
       spdlog::warn("io_uring: some entries were refused ({}); fewer threads serve", first_error_);
     return;
   }
   // A refused REGISTER made the kernel go back to /dev/fuse.
+  transport_.set_name(Transport::kName);
   give_up("the kernel refused the ring entries: " + first_error_);
 }
 
