@@ -105,7 +105,10 @@ class UringTransport final : public RequestSource {
   struct fuse_session* se_ = nullptr;
   int fuse_fd_ = -1;
   std::vector<std::unique_ptr<Worker>> workers_;  // fixed once prepare() returns
-  std::mutex mu_;  // guards the phase changes below; taken by no request path
+  // Guards the workers' phases and the registration tally below. Taken at
+  // setup, at INIT's reply and once per worker at registration, never while
+  // a request is served; nothing else is locked under it.
+  std::mutex mu_;
   std::condition_variable cv_;
   std::atomic<bool> stopping_{false};
   std::atomic<bool> failed_{false};
