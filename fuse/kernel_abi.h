@@ -348,6 +348,65 @@ struct fuse_statx_out {
   fuse_statx stat;
 };
 
+// ---- FUSE over io_uring (7.42, Linux >= 6.14) -----------------------------
+// After INIT (with FUSE_OVER_IO_URING in the reply), the daemon hands the
+// kernel ring entries: IORING_OP_URING_CMD on the /dev/fuse fd, in a ring set
+// up with IORING_SETUP_SQE128, the command data (fuse_uring_cmd_req) in the
+// SQE's 80-byte command area, sqe->addr pointing at two iovecs: a
+// fuse_uring_req_header and a payload buffer of at least
+// max(8192, max_write, max_pages * page size). There is one queue per
+// possible CPU (qid = CPU number); a request goes to the queue of the CPU
+// its task runs on, and the kernel switches from /dev/fuse to the ring only
+// once every queue has an entry. FORGET and INTERRUPT still come over
+// /dev/fuse, and notifications (unique 0) are still written there.
+
+inline constexpr size_t FUSE_URING_IN_OUT_HEADER_SZ = 128;
+inline constexpr size_t FUSE_URING_OP_IN_OUT_SZ = 128;
+
+// The command in sqe->cmd_op.
+enum fuse_uring_cmd : uint32_t {
+  FUSE_IO_URING_CMD_INVALID = 0,
+  // Hands an entry to the kernel; it completes when a request is in it.
+  FUSE_IO_URING_CMD_REGISTER = 1,
+  // Commits the reply in the entry to request commit_id and hands the entry
+  // back for the next request, in one command.
+  FUSE_IO_URING_CMD_COMMIT_AND_FETCH = 2,
+};
+
+// The trailer of fuse_uring_req_header, written by the kernel with a request
+// and by the daemon with its reply.
+struct fuse_uring_ent_in_out {
+  uint64_t flags;
+  uint64_t commit_id;   // the request's unique; echoed in fuse_uring_cmd_req
+  uint32_t payload_sz;  // bytes used in the payload buffer, either way
+  uint32_t padding;
+  uint64_t reserved;
+};
+
+// iov[0] of a ring entry.
+struct fuse_uring_req_header {
+  // The request's fuse_in_header; the daemon writes its fuse_out_header here.
+  char in_out[FUSE_URING_IN_OUT_HEADER_SZ];
+  // The request's first argument (fuse_write_in, fuse_open_in, ...; nothing
+  // for LOOKUP, whose name goes in the payload). Its size is what in.len
+  // leaves after the header and the payload.
+  char op_in[FUSE_URING_OP_IN_OUT_SZ];
+  fuse_uring_ent_in_out ring_ent_in_out;
+};
+
+// In the command area of the SQE (sqe->cmd).
+struct fuse_uring_cmd_req {
+  uint64_t flags;
+  uint64_t commit_id;  // COMMIT_AND_FETCH: the request answered
+  uint16_t qid;        // the queue: the CPU the entry serves
+  uint8_t padding[6];
+};
+
+static_assert(sizeof(fuse_uring_ent_in_out) == 32);
+static_assert(sizeof(fuse_uring_req_header) == 288);
+static_assert(offsetof(fuse_uring_req_header, ring_ent_in_out) == 256);
+static_assert(sizeof(fuse_uring_cmd_req) == 24);
+
 // The sizes the kernel checks replies against.
 static_assert(sizeof(fuse_in_header) == 40);
 static_assert(sizeof(fuse_out_header) == 16);

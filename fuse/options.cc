@@ -76,6 +76,15 @@ const char* cache_mode_name(CacheMode m) {
   return "?";
 }
 
+const char* uring_mode_name(UringMode m) {
+  switch (m) {
+    case UringMode::kAuto: return "auto";
+    case UringMode::kOn: return "on";
+    case UringMode::kOff: return "off";
+  }
+  return "?";
+}
+
 PowerFailOptions powerfail_options(const Options& o) {
   // Seed 0: eviction draws from the clock, so repeated runs explore different
   // survivors; the daemon logs how many survived.
@@ -96,6 +105,13 @@ static void apply_option_list(const std::string& list, Options& opts, std::vecto
       else if (val == "writethrough") opts.cache = CacheMode::kWritethrough;
       else if (val == "none") opts.cache = CacheMode::kNone;
       else errors.push_back("bad value in -o " + word + ": expected cache=writeback|writethrough|none");
+    } else if (key == "io_uring") {
+      if (val == "auto") opts.io_uring = UringMode::kAuto;
+      else if (val == "on") opts.io_uring = UringMode::kOn;
+      else if (val == "off") opts.io_uring = UringMode::kOff;
+      else errors.push_back("bad value in -o " + word + ": expected io_uring=auto|on|off");
+    } else if (w == "io_uring_enable_module") {
+      opts.io_uring_enable_module = true;
     } else if (key == "log_level") {
       if (auto l = parse_level(val)) opts.log_level = *l;
       else errors.push_back("bad value in -o " + word + ": expected log_level=trace|debug|info|warn|error");
@@ -184,7 +200,9 @@ bool same_fixed(const Options& a, const Options& b) {
          a.max_dirty_ratio == b.max_dirty_ratio && a.read_ahead_kb == b.read_ahead_kb &&
          a.powerfail_sim == b.powerfail_sim && a.powerfail_evict == b.powerfail_evict &&
          a.persist == b.persist &&
-         a.debug == b.debug && sorted(a.fuse_opts) == sorted(b.fuse_opts);
+         a.debug == b.debug && a.io_uring == b.io_uring &&
+         a.io_uring_enable_module == b.io_uring_enable_module &&
+         sorted(a.fuse_opts) == sorted(b.fuse_opts);
 }
 
 struct KernelWord {
@@ -307,6 +325,12 @@ ParsedArgs parse_args(int argc, const char* const* argv) {
                        " needs -o powerfail_sim (there is no simulated power to cut)");
   if (o.powerfail_sim && o.read_only)
     r.errors.push_back("-o powerfail_sim cannot be used with ro (a read-only mount has nothing to lose)");
+  if (o.io_uring_enable_module && o.io_uring == UringMode::kOff)
+    r.errors.push_back("-o io_uring_enable_module needs io_uring=auto or io_uring=on (io_uring=off "
+                       "never uses it)");
+  if (o.io_uring == UringMode::kOn && o.single_thread)
+    r.errors.push_back("-o io_uring=on cannot be used with -s (io_uring serves each CPU from "
+                       "threads of its own)");
   if (o.help || o.version) return r;
 
   if (positional.empty()) r.errors.push_back("missing SOURCE (a pmem device or pool file)");
@@ -345,6 +369,11 @@ std::string usage(const char* argv0) {
          "                         the N-th fsync/fdatasync/msync/directory fsync\n"
          "     powerfail_evict=P   with powerfail_sim: each unpersisted cache line survives a cut\n"
          "                         with probability P (0 to 1; default 0)\n"
+         "     io_uring=auto|on|off   FUSE over io_uring (Linux >= 6.14 with the fuse module's\n"
+         "                         enable_uring=Y): one ring queue per CPU; auto (default) uses\n"
+         "                         it when the kernel offers it, on refuses to mount without it\n"
+         "     io_uring_enable_module   let the daemon write Y to\n"
+         "                         /sys/module/fuse/parameters/enable_uring (system-wide, stays Y)\n"
          "     relatime (default), strictatime, noatime, nodiratime, lazytime and their\n"
          "                         negations: when reads update the access time, as on ext4\n"
          "     ro, rw, allow_other, max_read=BYTES, and the usual FUSE mount options\n"

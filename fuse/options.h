@@ -25,6 +25,14 @@ enum class CacheMode {
   kNone,         // direct_io: no page cache at all (shared mmap unavailable)
 };
 
+// Whether requests travel over FUSE's io_uring rings (uring_transport.h)
+// or read(2)/writev(2) on /dev/fuse (-o io_uring=...).
+enum class UringMode {
+  kAuto,  // io_uring when the kernel offers it, else /dev/fuse (default)
+  kOn,    // io_uring or no mount
+  kOff,   // /dev/fuse
+};
+
 struct Options {
   std::string source;      // as given on the command line
   std::string mountpoint;  // as given on the command line
@@ -65,6 +73,12 @@ struct Options {
   // daemon's access-time policy, and the kernel mount's flags.
   unsigned long mount_flags = 0;
 
+  UringMode io_uring = UringMode::kAuto;
+  // -o io_uring_enable_module: the daemon may write Y to
+  // /sys/module/fuse/parameters/enable_uring (system-wide; it stays Y) when
+  // it is N. Never done without this option.
+  bool io_uring_enable_module = false;
+
   // Options handed to libfuse verbatim (kernel/fusermount mount options).
   std::vector<std::string> fuse_opts;
 };
@@ -98,6 +112,7 @@ struct ParsedArgs {
 ParsedArgs parse_args(int argc, const char* const* argv);
 
 const char* cache_mode_name(CacheMode m);
+const char* uring_mode_name(UringMode m);
 
 // What the library needs of -o powerfail_sim and powerfail_evict.
 PowerFailOptions powerfail_options(const Options& o);

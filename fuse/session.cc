@@ -2,6 +2,7 @@
 
 #include "fuse/bdi.h"
 #include "fuse/mountinfo.h"
+#include "fuse/uring_setup.h"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -10,6 +11,7 @@
 #include <sys/mount.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -57,8 +59,39 @@ Session::Session(Filesystem& fs, const Options& opts) : fs_(fs), opts_(opts) {
 }
 
 Session::~Session() {
+  if (uring_) uring_->stop();
   unmount();
   if (se_) fuse_session_destroy(se_);
+}
+
+std::string Session::set_up_transport() {
+  UringDecision d = decide_uring(opts_.io_uring, opts_.io_uring_enable_module, opts_.single_thread);
+  if (d.use) {
+    UringTransport::Config cfg;
+    cfg.queues = uring_queue_count();
+    // The kernel's payload: max(8192, max_write, max_pages pages), and
+    // libfuse derives max_pages from max_write.
+    cfg.capacity = std::max<size_t>(8192, kMaxWrite);
+    cfg.required = opts_.io_uring == UringMode::kOn;
+    uring_ = std::make_unique<UringTransport>(transport_, cfg);
+    if (std::string why = uring_->prepare(se_); !why.empty()) {
+      uring_.reset();
+      d = {false, why};
+    }
+  }
+  if (!d.use) {
+    if (opts_.io_uring == UringMode::kOn) return "io_uring=on, but " + d.why;
+    spdlog::info("transport: {} (io_uring={}{}{})", Transport::kName,
+                 uring_mode_name(opts_.io_uring), d.why.empty() ? "" : ": ", d.why);
+    return {};
+  }
+  // INIT comes over /dev/fuse; its reply asks for the rings (where the
+  // kernel offers them), and once the kernel has it, the entries go in.
+  transport_.set_source(uring_.get());
+  transport_.request_init_flags(kabi::FUSE_OVER_IO_URING);
+  spdlog::info("io_uring={}: {}; {} ring queues set up, to be registered after INIT",
+               uring_mode_name(opts_.io_uring), d.why, uring_queue_count());
+  return {};
 }
 
 std::string Session::mount(const std::string& mountpoint) {
@@ -89,6 +122,9 @@ std::string Session::mount(const std::string& mountpoint) {
   fuse_opt_free_args(&args);
   if (!se_) return "cannot create the FUSE session (bad FUSE option?)";
   ctx_.se = se_;
+  // Before the mount: the kernel decides what INIT offers when it mounts,
+  // and io_uring=on must fail with no mount left behind.
+  if (std::string why = set_up_transport(); !why.empty()) return why;
 
   if (fuse_session_mount(se_, mountpoint_.c_str()) != 0) {
     // libfuse has logged the kernel's reason (through our logger).
@@ -191,12 +227,16 @@ int Session::run() {
     if (stopping && !loop_done && fuse_session_exited(se_)) pthread_kill(loop.native_handle(), kWakeLoop);
   }
   loop.join();
+  // The rings' threads end with the connection; after a stop that detached
+  // a busy mount the connection lives on, and stop() ends them.
+  if (uring_) uring_->stop();
   // The connection may have ended by umount; unmounting again is harmless.
   unmount();
   if (loop_rc != 0 && !stopping) {
     spdlog::error("request loop ended with error {}", loop_rc);
     return 1;
   }
+  if (uring_ && uring_->failed()) return 1;  // io_uring=on without io_uring
   return 0;
 }
 

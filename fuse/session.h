@@ -3,11 +3,13 @@
 // SIGTERM/SIGINT/SIGHUP.
 #pragma once
 
+#include <memory>
 #include <string>
 
 #include "fuse/ops.h"
 #include "fuse/options.h"
 #include "fuse/transport.h"
+#include "fuse/uring_transport.h"
 
 namespace pmemfs::daemon {
 
@@ -44,10 +46,16 @@ class Session {
   // Ends the loop from the outside: asks the kernel to flush and unmount,
   // falling back to stopping the loop when the mount is busy.
   void stop_after_signal(int sig);
+  // Chooses the transport before the kernel sends INIT; "" or, with
+  // io_uring=on, why the mount cannot go ahead.
+  std::string set_up_transport();
 
   Filesystem& fs_;
   const Options& opts_;
-  Transport transport_;  // before ctx_, which points at it
+  Transport transport_;  // before ctx_ and uring_, which point at it
+  // FUSE over io_uring when the mount uses it; stopped before the session
+  // is destroyed (its threads call into it).
+  std::unique_ptr<UringTransport> uring_;
   OpsContext ctx_;
   struct fuse_session* se_ = nullptr;
   std::string mountpoint_;

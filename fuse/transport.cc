@@ -133,7 +133,8 @@ int Transport::attach(struct fuse_session* se) {
   std::string answered;
   for (uint32_t op = 0; op < k::kOpcodeLimit; ++op)
     if (handlers_[op]) answered += (answered.empty() ? "" : ", ") + std::string(k::opcode_name(op));
-  spdlog::info("transport: {} (below libfuse {}: requests counted per opcode; answered here: {})",
+  spdlog::info("transport layer on {} below libfuse {}: requests counted per opcode; answered "
+               "here: {}",
                kName, fuse_pkgversion(), answered.empty() ? "none" : answered);
   return 0;
 }
@@ -203,13 +204,29 @@ ssize_t Transport::read_request(int fd, void* buf, size_t len) {
   }
 }
 
+// The part of read_request after the read, for requests a RequestSource
+// received; kept in step with it.
+bool Transport::accept_request(int fd, char* buf, size_t len) {
+  if (len < sizeof(k::fuse_in_header)) return true;  // libfuse reports it
+  k::fuse_in_header in;
+  std::memcpy(&in, buf, sizeof in);
+  stats_.count(in.opcode);
+  if (expects_reply(in.opcode)) started(in.unique, in.opcode, now_ns());
+  if (in.opcode >= k::kOpcodeLimit || !handlers_[in.opcode]) return true;
+  const Request r{fd, in, buf + sizeof in, len - sizeof in};
+  handlers_[in.opcode](r);
+  return false;
+}
+
 ssize_t Transport::write_reply(int fd, struct iovec* iov, int count) {
   bool timed = false;
   uint32_t opcode = 0;
   uint64_t start = 0;
+  uint64_t unique = 0;
   if (count >= 1 && iov[0].iov_len >= sizeof(k::fuse_out_header)) {
     k::fuse_out_header out;
     std::memcpy(&out, iov[0].iov_base, sizeof out);
+    unique = out.unique;
     // unique 0: a notification, no reply to anything.
     if (out.unique != 0 && finished(out.unique, opcode, start)) {
       timed = true;
@@ -220,9 +237,17 @@ ssize_t Transport::write_reply(int fd, struct iovec* iov, int count) {
       }
     }
   }
-  const ssize_t rc = ::writev(fd, iov, count);
+  ssize_t rc = 0;
+  if (!source_ || unique == 0 || !source_->take_reply(unique, iov, count, rc))
+    rc = ::writev(fd, iov, count);
   const int saved = errno;
   if (timed) stats_.record(opcode, now_ns() - start);
+  if (timed && opcode == k::FUSE_INIT && rc >= 0 && source_ && count >= 2) {
+    // The reply as edited above; the kernel has applied it by now.
+    k::fuse_init_out o{};
+    std::memcpy(&o, iov[1].iov_base, std::min(sizeof o, iov[1].iov_len));
+    source_->init_replied(o);
+  }
   errno = saved;
   return rc;
 }
@@ -308,7 +333,7 @@ void Transport::edit_open_reply(struct iovec* iov, int count) {
 }
 
 std::string Transport::stats_json_members() const {
-  return std::string("\"transport\": \"") + kName + "\", \"requests\": " + stats_.to_json();
+  return std::string("\"transport\": \"") + name() + "\", \"requests\": " + stats_.to_json();
 }
 
 }  // namespace pmemfs::daemon

@@ -62,6 +62,27 @@ class RequestStats {
   std::array<PerOp, kabi::kOpcodeLimit> ops_{};
 };
 
+// A second way for requests to reach the daemon besides read(2) on
+// /dev/fuse: FUSE over io_uring (uring_transport.h). Its requests enter the
+// layer through Transport::accept_request; replies to them leave through the
+// source instead of writev(2) on /dev/fuse.
+class RequestSource {
+ public:
+  // Called by write_reply for every reply to a request (unique != 0). True
+  // when unique is one of the source's requests: the reply (iov[0] is the
+  // fuse_out_header) is then on its way and rc says what writev would have
+  // (its length, or -1 with errno). False: not the source's; it goes to
+  // /dev/fuse. Any thread.
+  virtual bool take_reply(uint64_t unique, const struct iovec* iov, int count,
+                          ssize_t& rc) noexcept = 0;
+  // After the INIT reply reached the kernel (the connection is initialized,
+  // so ring entries may now be registered); reply as the kernel got it.
+  virtual void init_replied(const kabi::fuse_init_out& reply) noexcept = 0;
+
+ protected:
+  ~RequestSource() = default;
+};
+
 class Transport {
  public:
   // A request answered in the layer. arg points just past the header (the
@@ -91,6 +112,8 @@ class Transport {
   void hide_init_flags(uint64_t flags) { hidden_ |= flags & ~kabi::FUSE_INIT_EXT; }
   // FOPEN_* flags to add to every successful OPEN and CREATE reply.
   void add_open_flags(uint32_t fopen_flags) { open_flags_ |= fopen_flags; }
+  // Another source of requests, whose replies go back its way.
+  void set_source(RequestSource* s) { source_ = s; }
 
   // Takes over the I/O of a mounted session: its /dev/fuse fd stays, and
   // libfuse reads and writes through this layer from now on. The session's
@@ -111,11 +134,21 @@ class Transport {
   int reply(const Request& r, int error, const struct iovec* payload, int count);
   int reply_error(const Request& r, int error) { return reply(r, error, nullptr, 0); }
 
+  // A request a RequestSource received (buf: the fuse_in_header, the
+  // arguments and the payload, len bytes, as read(2) would have returned
+  // it): counted and timed as read_request does, and answered here when
+  // a Handler takes its opcode. True when libfuse is to process it.
+  bool accept_request(int fd, char* buf, size_t len);
+
   // The callbacks attach() installs; userdata is the session's OpsContext.
   // (Tests drive them on a socket pair standing in for /dev/fuse.)
   static fuse_custom_io custom_io();
 
   static constexpr const char* kName = "/dev/fuse";
+  // What the stats call the transport: kName, or the RequestSource's name
+  // once it carries the requests (a string literal; any thread).
+  void set_name(const char* name) { name_.store(name, std::memory_order_release); }
+  const char* name() const { return name_.load(std::memory_order_acquire); }
   const RequestStats& stats() const { return stats_; }
   // "\"transport\": \"/dev/fuse\", \"requests\": {...}", to splice into the
   // stats object of the control xattr.
@@ -150,6 +183,8 @@ class Transport {
   std::atomic<uint64_t> kernel_flags_{0}, granted_{0};
   std::atomic<uint32_t> kernel_minor_{0};
   std::atomic<bool> init_done_{false};
+  RequestSource* source_ = nullptr;
+  std::atomic<const char*> name_{kName};
   RequestStats stats_;
   std::array<InFlight, kInFlight> inflight_{};
 };

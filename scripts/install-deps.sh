@@ -9,8 +9,8 @@ set -euo pipefail
 packages=(
   # build
   g++ meson ninja-build pkg-config
-  # libraries: FUSE daemon, PMDK pool mapping, logging
-  libfuse3-dev libpmem2-dev libpmem-dev libspdlog-dev
+  # libraries: FUSE daemon, PMDK pool mapping, logging, FUSE over io_uring
+  libfuse3-dev libpmem2-dev libpmem-dev libspdlog-dev liburing-dev
   # mkfs.pmemfs: finds existing filesystem signatures (like mkfs.ext4 does)
   libblkid-dev
   # tests and benchmarks (Google Test, Google Benchmark, fio)

@@ -46,6 +46,51 @@ std::string env_or_die(const char* name) {
 
 }  // namespace
 
+std::string test_mount_options() {
+  const char* v = getenv("PMEMFS_TEST_MOUNT_OPTIONS");
+  return v ? v : "";
+}
+
+namespace {
+constexpr const char* kEnableUring = "/sys/module/fuse/parameters/enable_uring";
+}  // namespace
+
+std::string enable_uring_param() {
+  std::ifstream in(kEnableUring);
+  std::string v;
+  in >> v;
+  return v;
+}
+
+bool set_enable_uring_param(const std::string& value) {
+  std::ofstream out(kEnableUring);
+  out << value;
+  out.flush();
+  return static_cast<bool>(out);
+}
+
+namespace {
+
+// The fuse module's enable_uring is system-wide, and daemons started with
+// -o io_uring_enable_module (the io_uring run of the suite) set it to Y:
+// the binary puts back what it found, so that the next run, and every other
+// FUSE mount on the machine, sees the machine as it was.
+class RestoreEnableUring : public ::testing::Environment {
+ public:
+  void SetUp() override { saved_ = enable_uring_param(); }
+  void TearDown() override {
+    if (!saved_.empty() && enable_uring_param() != saved_) set_enable_uring_param(saved_);
+  }
+
+ private:
+  std::string saved_;
+};
+
+[[maybe_unused]] ::testing::Environment* const g_restore_enable_uring =
+    ::testing::AddGlobalTestEnvironment(new RestoreEnableUring);
+
+}  // namespace
+
 bool running_in_ci() {
   const char* ci = getenv("CI");
   return ci && std::string(ci) == "true";
@@ -188,9 +233,13 @@ bool MountedFs::is_mounted() const {
   return d != 0 && d != dev_of(dir_);
 }
 
-::testing::AssertionResult MountedFs::mount(const std::string& options) {
+::testing::AssertionResult MountedFs::mount(const std::string& options, bool with_test_options) {
   options_ = options;
+  with_test_options_ = with_test_options;
   std::string opts = "allow_other";
+  // First, so that a test's own words win (the last word of a kind counts).
+  if (const std::string extra = test_mount_options(); with_test_options && !extra.empty())
+    opts += "," + extra;
   if (!options.empty()) opts += "," + options;
   const std::string daemon = daemon_path();
   pid_ = fork();
@@ -242,7 +291,7 @@ int MountedFs::unmount() {
   if (st != 0)
     return ::testing::AssertionFailure() << "daemon exited with " << st << " on umount; its log:\n"
                                          << daemon_log();
-  return mount(options_);
+  return mount(options_, with_test_options_);
 }
 
 int MountedFs::terminate() {

@@ -28,6 +28,16 @@ namespace pmemfs::test {
 std::string fuse_unavailable_reason();
 bool running_in_ci();
 
+// Daemon options every MountedFs adds in front of its own (which win where
+// they say otherwise): PMEMFS_TEST_MOUNT_OPTIONS, e.g. "io_uring=on" to run
+// the suite over FUSE's io_uring; "" when unset.
+std::string test_mount_options();
+
+// /sys/module/fuse/parameters/enable_uring ("Y", "N"), or "" without it.
+std::string enable_uring_param();
+// Writes it; false when that fails.
+bool set_enable_uring_param(const std::string& value);
+
 // Paths of the built programs, handed over by meson through the environment.
 std::string daemon_path();        // PMEMFS_DAEMON
 std::string mount_helper_path();  // PMEMFS_MOUNT_HELPER
@@ -75,8 +85,9 @@ class MountedFs {
   pid_t daemon_pid() const { return pid_; }
   std::string daemon_log() const;
 
-  // Starts the daemon (foreground) on the pool and waits until mounted.
-  ::testing::AssertionResult mount(const std::string& options);
+  // Starts the daemon (foreground) on the pool and waits until mounted;
+  // with_test_options false leaves out test_mount_options().
+  ::testing::AssertionResult mount(const std::string& options, bool with_test_options = true);
   // Unmounts (umount2, retrying while busy) and reaps the daemon. Returns
   // its exit status, -1 if it had to be killed.
   int unmount();
@@ -92,6 +103,7 @@ class MountedFs {
  private:
   std::string dir_, pool_, mnt_, log_;
   std::string options_;
+  bool with_test_options_ = true;
   pid_t pid_ = -1;
   ::testing::AssertionResult setup_ = ::testing::AssertionFailure();
 };

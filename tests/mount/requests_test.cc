@@ -1,7 +1,8 @@
 // Request counting in the transport layer (fuse/transport.h, pmemfs.8
 // "STATISTICS"): every request the kernel sends is counted per opcode, and
 // the counts are exact, so that tests can pin down how many round trips an
-// operation costs. The stats come from the control xattr user.pmemfs.stats
+// operation costs -- the same over /dev/fuse and over io_uring (the suite
+// runs on both: mount and mount_uring). The stats come from the control xattr user.pmemfs.stats
 // and from `pmemfs-ctl stats`.
 #include <sys/xattr.h>
 
@@ -48,6 +49,17 @@ long long count_of(const std::string& json, const std::string& op) {
   return obj.empty() ? -1 : static_cast<long long>(field(obj, "count"));
 }
 
+// The transport the daemon runs on in this run of the suite: what
+// PMEMFS_TEST_MOUNT_OPTIONS asks for, else what io_uring=auto finds (the
+// kernel's io_uring when its enable_uring parameter is Y).
+std::string expected_transport() {
+  const std::string o = "," + test_mount_options() + ",";
+  if (o.find(",io_uring=on,") != std::string::npos) return "io_uring";
+  if (o.find(",io_uring=off,") != std::string::npos) return "/dev/fuse";
+  if (o.find(",io_uring_enable_module,") != std::string::npos) return "io_uring";
+  return enable_uring_param() == "Y" ? "io_uring" : "/dev/fuse";
+}
+
 class RequestsTest : public MountTest {
  protected:
   std::string mount_options() const override { return "cache=none"; }
@@ -55,7 +67,8 @@ class RequestsTest : public MountTest {
 
 TEST_F(RequestsTest, StatsNameTheTransportAndCountRequestsByOpcode) {
   const std::string json = stats_json(fs_->mnt());
-  EXPECT_NE(std::string::npos, json.find("\"transport\": \"/dev/fuse\"")) << json;
+  EXPECT_NE(std::string::npos, json.find("\"transport\": \"" + expected_transport() + "\""))
+      << json;
   EXPECT_NE(std::string::npos, json.find("\"requests\": {")) << json;
   // The mount itself: INIT once, then at least the lookups and getattrs of
   // the test's own setup; and this getxattr is already counted.
@@ -116,13 +129,15 @@ TEST_F(RequestsTest, EachStatsReadIsOneGetxattr) {
 TEST_F(RequestsTest, CtlStatsShowsRequestsAndTransport) {
   auto r = run({ctl_path(), "stats", fs_->mnt()});
   ASSERT_EQ(0, r.status) << r.output;
-  EXPECT_NE(std::string::npos, r.output.find("\"transport\": \"/dev/fuse\"")) << r.output;
+  EXPECT_NE(std::string::npos, r.output.find("\"transport\": \"" + expected_transport() + "\""))
+      << r.output;
   EXPECT_GE(count_of(r.output, "getxattr"), 1) << r.output;
   EXPECT_EQ(1, count_of(r.output, "init")) << r.output;
 }
 
 TEST_F(RequestsTest, TheLogSaysWhichTransportRuns) {
-  EXPECT_NE(std::string::npos, fs_->daemon_log().find("transport: /dev/fuse")) << fs_->daemon_log();
+  EXPECT_NE(std::string::npos, fs_->daemon_log().find("transport: " + expected_transport() + " ("))
+      << fs_->daemon_log();
 }
 
 }  // namespace

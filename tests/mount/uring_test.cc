@@ -1,0 +1,141 @@
+// The choice of transport (fuse/uring_setup.h, pmemfs.8 "-o io_uring"):
+// io_uring=on runs over FUSE's io_uring rings and says so in the stats and
+// the log, or refuses to mount with one clear message; io_uring=auto without
+// the kernel's io_uring stays on /dev/fuse and says why. The rest of the
+// suite runs over both transports (the mount and mount_uring tests).
+//
+// These tests set the fuse module's enable_uring parameter themselves and
+// put back what they found (EnableUring below); they start the daemon
+// without PMEMFS_TEST_MOUNT_OPTIONS, whose words they would contradict.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <string>
+
+#include "tests/mount/test_util.h"
+
+namespace pmemfs::test {
+namespace {
+
+// Without the parameter (a kernel before 6.14, or one built without
+// CONFIG_FUSE_IO_URING) there is no io_uring to test; under CI that is a
+// broken runner, as for /dev/fuse.
+#define PMEMFS_REQUIRE_FUSE_URING()                                                      \
+  do {                                                                                   \
+    if (enable_uring_param().empty()) {                                                  \
+      const char* why_ = "this kernel has no /sys/module/fuse/parameters/enable_uring";  \
+      if (running_in_ci()) FAIL() << why_;                                               \
+      GTEST_SKIP() << why_;                                                              \
+    }                                                                                    \
+  } while (0)
+
+// Sets enable_uring for the test's duration.
+class EnableUring {
+ public:
+  explicit EnableUring(const std::string& value) : saved_(enable_uring_param()) {
+    ok_ = set_enable_uring_param(value) && enable_uring_param() == value;
+  }
+  ~EnableUring() {
+    if (!saved_.empty()) set_enable_uring_param(saved_);
+  }
+  bool ok() const { return ok_; }
+
+ private:
+  std::string saved_;
+  bool ok_ = false;
+};
+
+std::string stats_json(const std::string& mnt) {
+  char buf[1 << 16];
+  ssize_t n = getxattr(mnt.c_str(), "user.pmemfs.stats", buf, sizeof buf);
+  if (n < 0) return "getxattr: " + std::string(strerror(errno));
+  return std::string(buf, static_cast<size_t>(n));
+}
+
+// The fixture's own mount is undone at once: each test mounts the way it
+// tests, and reads only what that daemon logged (the log file is shared).
+class UringTest : public MountTest {
+ protected:
+  void SetUp() override {
+    PMEMFS_REQUIRE_FUSE();
+    PMEMFS_REQUIRE_FUSE_URING();
+    MountTest::SetUp();
+    if (HasFatalFailure()) return;
+    ASSERT_EQ(0, fs_->unmount());
+    log_from_ = fs_->daemon_log().size();
+  }
+  std::string log() const { return fs_->daemon_log().substr(log_from_); }
+
+  size_t log_from_ = 0;
+};
+
+TEST_F(UringTest, OnRunsOverIoUringAndTheStatsAndTheLogSaySo) {
+  EnableUring param("N");
+  ASSERT_TRUE(param.ok());
+  // The daemon may turn the kernel's io_uring on only when told to.
+  ASSERT_TRUE(fs_->mount("io_uring=on,io_uring_enable_module,cache=none", false));
+  EXPECT_EQ("Y", enable_uring_param());
+  const std::string log = this->log();
+  EXPECT_NE(std::string::npos, log.find("wrote Y to /sys/module/fuse/parameters/enable_uring")) << log;
+  EXPECT_NE(std::string::npos, log.find("transport: io_uring (")) << log;
+  const std::string json = stats_json(fs_->mnt());
+  EXPECT_NE(std::string::npos, json.find("\"transport\": \"io_uring\"")) << json;
+  // Requests flow: a file written and read back directly, and a FUSE_TMPFILE,
+  // which the transport layer answers itself, over the ring too.
+  ASSERT_EQ(0, write_file(p("f"), pattern(3 * 4096 + 17, 9)));
+  EXPECT_EQ(pattern(3 * 4096 + 17, 9), read_file(p("f")));
+  Fd t(open(fs_->mnt().c_str(), O_TMPFILE | O_RDWR, 0600));
+  ASSERT_GE(t, 0) << strerror(errno);
+  ASSERT_EQ(5, pwrite(t, "tmpf!", 5, 0));
+  char back[5];
+  ASSERT_EQ(5, pread(t, back, 5, 0));
+  EXPECT_EQ(0, std::memcmp(back, "tmpf!", 5));
+}
+
+TEST_F(UringTest, OnWithoutTheKernelsIoUringFailsTheMountWithOneMessage) {
+  EnableUring param("N");
+  ASSERT_TRUE(param.ok());
+  auto r = run({daemon_path(), "-f", "-o", "io_uring=on", fs_->pool(), fs_->mnt()});
+  EXPECT_NE(0, r.status) << r.output;
+  EXPECT_NE(std::string::npos,
+            r.output.find("pmemfs: io_uring=on, but the kernel's FUSE io_uring is off "
+                          "(/sys/module/fuse/parameters/enable_uring is N; -o "
+                          "io_uring_enable_module lets the daemon set it to Y)"))
+      << r.output;
+  EXPECT_FALSE(fs_->is_mounted()) << "no mount may be left behind";
+  EXPECT_EQ("N", enable_uring_param()) << "changed without io_uring_enable_module";
+}
+
+TEST_F(UringTest, AutoWithoutTheKernelsIoUringUsesDevFuseAndSaysWhy) {
+  EnableUring param("N");
+  ASSERT_TRUE(param.ok());
+  ASSERT_TRUE(fs_->mount("", false));
+  const std::string log = this->log();
+  EXPECT_NE(std::string::npos,
+            log.find("transport: /dev/fuse (io_uring=auto: the kernel's FUSE io_uring is off"))
+      << log;
+  EXPECT_EQ(std::string::npos, log.find("transport: io_uring")) << log;
+  EXPECT_NE(std::string::npos, stats_json(fs_->mnt()).find("\"transport\": \"/dev/fuse\""));
+}
+
+TEST_F(UringTest, AutoUsesIoUringWhenTheKernelOffersIt) {
+  EnableUring param("Y");
+  ASSERT_TRUE(param.ok());
+  ASSERT_TRUE(fs_->mount("", false));
+  EXPECT_NE(std::string::npos, stats_json(fs_->mnt()).find("\"transport\": \"io_uring\""))
+      << fs_->daemon_log();
+}
+
+TEST_F(UringTest, OffStaysOnDevFuse) {
+  EnableUring param("Y");
+  ASSERT_TRUE(param.ok());
+  ASSERT_TRUE(fs_->mount("io_uring=off", false));
+  EXPECT_NE(std::string::npos, log().find("transport: /dev/fuse (io_uring=off)")) << log();
+  EXPECT_NE(std::string::npos, stats_json(fs_->mnt()).find("\"transport\": \"/dev/fuse\""));
+}
+
+}  // namespace
+}  // namespace pmemfs::test
