@@ -18,6 +18,7 @@
 #include <cstring>
 
 #include "fuse/ops.h"
+#include "fuse/request_note.h"
 
 namespace pmemfs::daemon {
 
@@ -190,6 +191,8 @@ ssize_t Transport::read_request(int fd, void* buf, size_t len) {
     stats_.count(in.opcode);
     if (in.opcode == k::FUSE_INIT) edit_init_request(static_cast<char*>(buf), static_cast<size_t>(n));
     if (expects_reply(in.opcode)) started(in.unique, in.opcode, now);
+    // For the callback libfuse runs for it on this thread (request_note.h).
+    note_request(buf, static_cast<size_t>(n));
     if (in.opcode >= k::kOpcodeLimit || !handlers_[in.opcode]) return n;
 
     // Answered here. libfuse lets a thread be cancelled only while it waits
