@@ -109,6 +109,9 @@ void pm_tmpfile(OpsContext& c, Transport& t, const Transport::Request& r) noexce
 }  // namespace
 
 void add_transport_ops(Transport& t, OpsContext& c) {
+  // The daemon drops setuid/setgid/capabilities itself (kill_privs.h); the
+  // kernel then stops asking for security.capability before every write.
+  t.request_init_flags(k::FUSE_HANDLE_KILLPRIV_V2);
   t.add_handler(k::FUSE_TMPFILE,
                 [&c, &t](const Transport::Request& r) { pm_tmpfile(c, t, r); });
   // FUSE_STATX (statx(2) with a mask beyond the basic stats, e.g. btime;

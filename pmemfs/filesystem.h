@@ -30,6 +30,8 @@ struct Attr {
   uint64_t blocks = 0;  // 512-byte units allocated, as st_blocks
   uint64_t rdev = 0;
   struct timespec atime {}, mtime {}, ctime {}, btime {};
+  // Has extended attributes (ACLs included): where security.capability can be.
+  bool has_xattrs = false;
   void to_stat(struct stat* st) const;
 };
 

@@ -73,6 +73,7 @@ Attr FsImpl::attr_of(Inode& inode) {
   a.mtime = to_ts(pending != 0 ? std::max(r.mtime_ns, pending) : r.mtime_ns);
   a.ctime = to_ts(pending != 0 ? std::max(r.ctime_ns, pending) : r.ctime_ns);
   a.btime = to_ts(r.btime_ns);
+  a.has_xattrs = r.xattr_head != 0;
   return a;
 }
 
