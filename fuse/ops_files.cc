@@ -184,10 +184,6 @@ void pm_write_buf(fuse_req_t req, fuse_ino_t ino, fuse_bufvec* in, off_t off,
   else fuse_reply_write(req, n);
 }
 
-// Nothing to flush per file descriptor: data is in the pool already, and
-// durability is fsync's job. (open sets noflush, so this rarely comes.)
-void pm_flush(fuse_req_t req, fuse_ino_t, fuse_file_info*) noexcept { fuse_reply_err(req, 0); }
-
 void pm_release(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) noexcept {
   guarded("release", [&] {
     fs(req).release(ino);
@@ -273,7 +269,12 @@ void add_file_ops(fuse_lowlevel_ops& o) {
   o.read = pm_read;
   o.write = pm_write;
   o.write_buf = pm_write_buf;
-  o.flush = pm_flush;
+  // No flush: there is nothing to flush per file descriptor (written data is
+  // in the pool, durability is fsync's job, and pmemfs keeps no POSIX locks
+  // the kernel would release through it). open sets noflush, which the
+  // kernel ignores with the writeback cache; there libfuse's ENOSYS to the
+  // first FLUSH makes it stop sending them (fc->no_flush). It still writes
+  // the dirty pages back and reports their errors at close.
   o.release = pm_release;
   o.fsync = pm_fsync;
   o.create = pm_create;
