@@ -82,6 +82,7 @@ struct Stats {
   uint64_t upgrades = 0, retries = 0, hole_evictions = 0;
   uint64_t fsync_calls = 0, fsync_bytes_flushed = 0;
   uint64_t journal_commits = 0;
+  uint64_t persists = 0;  // the pool's drains (persist barriers), commits' and data's
   std::string to_json() const;
 };
 

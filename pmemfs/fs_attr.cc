@@ -48,9 +48,9 @@ std::string Stats::to_json() const {
                 "{\"hole_faults\": %" PRIu64 ", \"pte_faults\": %" PRIu64 ", \"pmd_faults\": %" PRIu64
                 ", \"upgrades\": %" PRIu64 ", \"retries\": %" PRIu64 ", \"hole_evictions\": %" PRIu64
                 ", \"fsync_calls\": %" PRIu64 ", \"fsync_bytes_flushed\": %" PRIu64
-                ", \"journal_commits\": %" PRIu64 "}",
+                ", \"journal_commits\": %" PRIu64 ", \"persists\": %" PRIu64 "}",
                 hole_faults, pte_faults, pmd_faults, upgrades, retries, hole_evictions,
-                fsync_calls, fsync_bytes_flushed, journal_commits);
+                fsync_calls, fsync_bytes_flushed, journal_commits, persists);
   return buf;
 }
 
@@ -138,6 +138,7 @@ Stats FsImpl::stats() const {
   s.fsync_calls = counters_.fsync_calls.load();
   s.fsync_bytes_flushed = counters_.fsync_bytes_flushed.load();
   s.journal_commits = journal_->commits();
+  s.persists = pool_->drains();
   return s;
 }
 
