@@ -198,8 +198,28 @@ inline constexpr uint32_t FOPEN_NOFLUSH = 1u << 5;
 inline constexpr uint32_t FOPEN_PARALLEL_DIRECT_WRITES = 1u << 6;  // 7.38; not in libfuse 3.14
 inline constexpr uint32_t FOPEN_PASSTHROUGH = 1u << 7;
 
-// fuse_create_in.open_flags
+// fuse_open_in/fuse_create_in.open_flags. The kernel sets it on an open
+// with O_TRUNC by a caller without CAP_FSETID, with FUSE_HANDLE_KILLPRIV_V2
+// and FUSE_ATOMIC_O_TRUNC (pmemfs refuses the latter: O_TRUNC comes as a
+// SETATTR with FATTR_KILL_SUIDGID instead).
 inline constexpr uint32_t FUSE_OPEN_KILL_SUIDGID = 1u << 0;
+
+// fuse_write_in.write_flags
+inline constexpr uint32_t FUSE_WRITE_CACHE = 1u << 0;      // a writeback-cache page
+inline constexpr uint32_t FUSE_WRITE_LOCKOWNER = 1u << 1;  // lock_owner is valid
+// Kill suid/sgid: the writer lacks CAP_FSETID. Set on every direct-I/O write
+// of such a caller, and on writethrough writes with FUSE_HANDLE_KILLPRIV_V2.
+inline constexpr uint32_t FUSE_WRITE_KILL_SUIDGID = 1u << 2;
+
+// fuse_setattr_in.valid (FATTR_*), as far as the layer looks at them.
+inline constexpr uint32_t FATTR_MODE = 1u << 0;
+inline constexpr uint32_t FATTR_UID = 1u << 1;
+inline constexpr uint32_t FATTR_GID = 1u << 2;
+inline constexpr uint32_t FATTR_SIZE = 1u << 3;
+// With FUSE_HANDLE_KILLPRIV_V2: on a truncate by a caller without
+// CAP_FSETID, and on every chown of a non-directory. (libfuse 3.14 passes
+// this bit on as FUSE_SET_ATTR_KILL_SUID, by coincidence of numbering.)
+inline constexpr uint32_t FATTR_KILL_SUIDGID = 1u << 11;
 
 // fuse_in_header.unique of a request the kernel resends (with FUSE_HAS_RESEND).
 inline constexpr uint64_t FUSE_UNIQUE_RESEND = 1ull << 63;
@@ -292,6 +312,43 @@ struct fuse_create_in {
   uint32_t mode;        // already masked by the umask unless FUSE_DONT_MASK
   uint32_t umask;
   uint32_t open_flags;  // FUSE_OPEN_*
+};
+
+// The request body of FUSE_OPEN.
+struct fuse_open_in {
+  uint32_t flags;       // open(2) flags
+  uint32_t open_flags;  // FUSE_OPEN_*
+};
+
+// The request body of FUSE_WRITE (the data follows it).
+struct fuse_write_in {
+  uint64_t fh;
+  uint64_t offset;
+  uint32_t size;
+  uint32_t write_flags;  // FUSE_WRITE_*
+  uint64_t lock_owner;
+  uint32_t flags;        // open(2) flags of the file
+  uint32_t padding;
+};
+
+// The request body of FUSE_SETATTR.
+struct fuse_setattr_in {
+  uint32_t valid;  // FATTR_*
+  uint32_t padding;
+  uint64_t fh;
+  uint64_t size;
+  uint64_t lock_owner;
+  uint64_t atime;
+  uint64_t mtime;
+  uint64_t ctime;
+  uint32_t atimensec;
+  uint32_t mtimensec;
+  uint32_t ctimensec;
+  uint32_t mode;
+  uint32_t unused4;
+  uint32_t uid;
+  uint32_t gid;
+  uint32_t unused5;
 };
 
 struct fuse_open_out {
@@ -417,6 +474,9 @@ static_assert(sizeof(fuse_attr) == 88);
 static_assert(sizeof(fuse_entry_out) == 128);
 static_assert(sizeof(fuse_create_in) == 16);
 static_assert(sizeof(fuse_open_out) == 16);
+static_assert(sizeof(fuse_open_in) == 8);
+static_assert(sizeof(fuse_write_in) == 40);
+static_assert(sizeof(fuse_setattr_in) == 88);
 static_assert(sizeof(fuse_sx_time) == 16);
 static_assert(sizeof(fuse_statx) == 256);
 static_assert(sizeof(fuse_statx_in) == 24);

@@ -167,7 +167,7 @@ int run(int argc, char** argv) {
   }
   std::unique_ptr<Filesystem> fs = std::move(*mounted);
   remount_setup(*fs, opts);
-  log_persistence(fs->stats().persist, opts.persist);
+  log_persistence(fs->stats().persistence, opts.persist);
 
   int rc = kExitOk;
   bool power_was_cut = false;

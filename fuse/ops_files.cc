@@ -2,8 +2,10 @@
 // from the pool mapping), durability, space and seeking.
 #include "fuse/ops_internal.h"
 
+#include "fuse/kernel_abi.h"
 #include "fuse/kill_privs.h"
 #include "fuse/power_cut.h"
+#include "fuse/request_note.h"
 
 #include <sys/uio.h>
 
@@ -131,8 +133,21 @@ void drop_cached_range_of_direct_write(OpsContext& c, fuse_ino_t ino, const fuse
     spdlog::debug("write: invalidating inode {} after a direct write: {}", ino, strerror(-rc));
 }
 
+// Whether the kernel asks to kill setuid/setgid with this WRITE: the writer
+// lacks CAP_FSETID. libfuse 3.14 does not pass the flag on; the transport
+// noted it (request_note.h). Without a note, uid 0 stands for CAP_FSETID.
+bool write_kills_suidgid(fuse_req_t req, fuse_ino_t ino) {
+  if (const RequestNote* n = current_request(kabi::FUSE_WRITE, ino)) return n->kill_suidgid;
+  return fuse_req_ctx(req)->uid != 0;
+}
+
 int do_write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t off,
              const fuse_file_info* fi, size_t& written) {
+  // Before the data, as the kernel's file_remove_privs. Pages of the
+  // writeback cache come without their writer; the kernel did this when
+  // write(2) dirtied them.
+  if (!fi->writepage)
+    if (int e = kill_privs_before_write(req, ino, write_kills_suidgid(req, ino))) return e;
   auto r = fs(req).write(ino, off, buf, size);
   if (!r) return r.error();
   written = *r;
@@ -168,10 +183,6 @@ void pm_write_buf(fuse_req_t req, fuse_ino_t ino, fuse_bufvec* in, off_t off,
   if (err) fuse_reply_err(req, err);
   else fuse_reply_write(req, n);
 }
-
-// Nothing to flush per file descriptor: data is in the pool already, and
-// durability is fsync's job. (open sets noflush, so this rarely comes.)
-void pm_flush(fuse_req_t req, fuse_ino_t, fuse_file_info*) noexcept { fuse_reply_err(req, 0); }
 
 void pm_release(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) noexcept {
   guarded("release", [&] {
@@ -243,7 +254,9 @@ void pm_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in, fuse_fi
     auto r = fs(req).copy_file_range(ino_in, off_in, ino_out, off_out, len);
     if (!r) return r.error();
     n = *r;
-    return 0;
+    // No kill flag comes with it, and the kernel's own file_modified() leaves
+    // the killing to the daemon under HANDLE_KILLPRIV_V2.
+    return n > 0 ? drop_suid_sgid_after_data_change(req, ino_out) : 0;
   });
   if (err) fuse_reply_err(req, err);
   else fuse_reply_write(req, n);
@@ -256,7 +269,12 @@ void add_file_ops(fuse_lowlevel_ops& o) {
   o.read = pm_read;
   o.write = pm_write;
   o.write_buf = pm_write_buf;
-  o.flush = pm_flush;
+  // No flush: there is nothing to flush per file descriptor (written data is
+  // in the pool, durability is fsync's job, and pmemfs keeps no POSIX locks
+  // the kernel would release through it). open sets noflush, which the
+  // kernel ignores with the writeback cache; there libfuse's ENOSYS to the
+  // first FLUSH makes it stop sending them (fc->no_flush). It still writes
+  // the dirty pages back and reports their errors at close.
   o.release = pm_release;
   o.fsync = pm_fsync;
   o.create = pm_create;

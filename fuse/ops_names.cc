@@ -2,6 +2,10 @@
 // getattr/setattr, and the operations that create, link and remove names.
 #include "fuse/ops_internal.h"
 
+#include "fuse/kernel_abi.h"
+#include "fuse/kill_privs.h"
+#include "fuse/request_note.h"
+
 #include <linux/fs.h>  // RENAME_NOREPLACE, RENAME_EXCHANGE, RENAME_WHITEOUT
 
 #include <string>
@@ -77,7 +81,13 @@ void pm_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int valid,
                 fuse_file_info*) noexcept {
   Attr a;
   int err = guarded("setattr", [&] {
-    auto r = fs(req).setattr(ino, to_setattr(attr, valid));
+    SetAttr sa = to_setattr(attr, valid);
+    // FATTR_KILL_SUIDGID (HANDLE_KILLPRIV_V2), as the transport noted it;
+    // libfuse 3.14 happens to pass the same bit on as FUSE_SET_ATTR_KILL_SUID.
+    const RequestNote* n = current_request(kabi::FUSE_SETATTR, ino);
+    const bool kill = n ? n->kill_suidgid : (valid & FUSE_SET_ATTR_KILL_SUID) != 0;
+    if (int e = kill_privs_for_setattr(req, ino, sa, kill)) return e;
+    auto r = fs(req).setattr(ino, sa);
     if (!r) return r.error();
     a = *r;
     return 0;

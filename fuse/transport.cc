@@ -18,6 +18,7 @@
 #include <cstring>
 
 #include "fuse/ops.h"
+#include "fuse/request_note.h"
 
 namespace pmemfs::daemon {
 
@@ -185,33 +186,30 @@ ssize_t Transport::read_request(int fd, void* buf, size_t len) {
     // Other errors (ENODEV, EINTR, ENOENT) and short reads are libfuse's to
     // report, errno untouched.
     if (n < static_cast<ssize_t>(sizeof(k::fuse_in_header))) return n;
-    k::fuse_in_header in;
-    std::memcpy(&in, buf, sizeof in);
-    const uint64_t now = now_ns();
-    stats_.count(in.opcode);
-    if (in.opcode == k::FUSE_INIT) edit_init_request(static_cast<char*>(buf), static_cast<size_t>(n));
-    if (expects_reply(in.opcode)) started(in.unique, in.opcode, now);
-    if (in.opcode >= k::kOpcodeLimit || !handlers_[in.opcode]) return n;
-
-    // Answered here. libfuse lets a thread be cancelled only while it waits
-    // for a request; a handler runs filesystem code and must finish.
+    uint32_t opcode;
+    std::memcpy(&opcode, static_cast<char*>(buf) + offsetof(k::fuse_in_header, opcode), sizeof opcode);
+    if (opcode == k::FUSE_INIT) edit_init_request(static_cast<char*>(buf), static_cast<size_t>(n));
+    // libfuse lets a thread be cancelled only while it waits for a request;
+    // a handler answering it here runs filesystem code and must finish.
     int cancel_state;
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
-    const Request r{fd, in, static_cast<const char*>(buf) + sizeof in,
-                    static_cast<size_t>(n) - sizeof in};
-    handlers_[in.opcode](r);
+    const bool for_libfuse = accept_request(fd, static_cast<char*>(buf), static_cast<size_t>(n));
     pthread_setcancelstate(cancel_state, nullptr);
+    if (for_libfuse) return n;
   }
 }
 
-// The part of read_request after the read, for requests a RequestSource
-// received; kept in step with it.
+// What every request goes through once read, from /dev/fuse (read_request)
+// or from a RequestSource (the io_uring queues): counted, timed, noted for
+// its callback, and answered here if a Handler takes its opcode.
 bool Transport::accept_request(int fd, char* buf, size_t len) {
   if (len < sizeof(k::fuse_in_header)) return true;  // libfuse reports it
   k::fuse_in_header in;
   std::memcpy(&in, buf, sizeof in);
   stats_.count(in.opcode);
   if (expects_reply(in.opcode)) started(in.unique, in.opcode, now_ns());
+  // For the callback libfuse runs for it on this thread (request_note.h).
+  note_request(buf, len);
   if (in.opcode >= k::kOpcodeLimit || !handlers_[in.opcode]) return true;
   const Request r{fd, in, buf + sizeof in, len - sizeof in};
   handlers_[in.opcode](r);

@@ -31,6 +31,8 @@ struct Attr {
   uint64_t blocks = 0;  // 512-byte units allocated, as st_blocks
   uint64_t rdev = 0;
   struct timespec atime {}, mtime {}, ctime {}, btime {};
+  // Has extended attributes (ACLs included): where security.capability can be.
+  bool has_xattrs = false;
   void to_stat(struct stat* st) const;
 };
 
@@ -81,9 +83,10 @@ struct Stats {
   uint64_t upgrades = 0, retries = 0, hole_evictions = 0;
   uint64_t fsync_calls = 0, fsync_bytes_flushed = 0;
   uint64_t journal_commits = 0;
+  uint64_t persists = 0;  // the pool's drains (persist barriers), commits' and data's
   // How persist points reach the media (Pool::persist_method): "pmem",
   // "cpu", "msync", "simulated" or "memory".
-  const char* persist = "";
+  const char* persistence = "";
   std::string to_json() const;
 };
 

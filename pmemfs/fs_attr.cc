@@ -48,9 +48,10 @@ std::string Stats::to_json() const {
                 "{\"hole_faults\": %" PRIu64 ", \"pte_faults\": %" PRIu64 ", \"pmd_faults\": %" PRIu64
                 ", \"upgrades\": %" PRIu64 ", \"retries\": %" PRIu64 ", \"hole_evictions\": %" PRIu64
                 ", \"fsync_calls\": %" PRIu64 ", \"fsync_bytes_flushed\": %" PRIu64
-                ", \"journal_commits\": %" PRIu64 ", \"persist\": \"%s\"}",
+                ", \"journal_commits\": %" PRIu64 ", \"persists\": %" PRIu64
+                ", \"persistence\": \"%s\"}",
                 hole_faults, pte_faults, pmd_faults, upgrades, retries, hole_evictions,
-                fsync_calls, fsync_bytes_flushed, journal_commits, persist);
+                fsync_calls, fsync_bytes_flushed, journal_commits, persists, persistence);
   return buf;
 }
 
@@ -73,6 +74,7 @@ Attr FsImpl::attr_of(Inode& inode) {
   a.mtime = to_ts(pending != 0 ? std::max(r.mtime_ns, pending) : r.mtime_ns);
   a.ctime = to_ts(pending != 0 ? std::max(r.ctime_ns, pending) : r.ctime_ns);
   a.btime = to_ts(r.btime_ns);
+  a.has_xattrs = r.xattr_head != 0;
   return a;
 }
 
@@ -137,7 +139,8 @@ Stats FsImpl::stats() const {
   s.fsync_calls = counters_.fsync_calls.load();
   s.fsync_bytes_flushed = counters_.fsync_bytes_flushed.load();
   s.journal_commits = journal_->commits();
-  s.persist = pool_->persist_method();
+  s.persists = pool_->drains();
+  s.persistence = pool_->persist_method();
   return s;
 }
 

@@ -53,7 +53,9 @@ Status FsImpl::destroy_locked(Inode& f) {
   // Every block is freed: what is dirty in them no longer matters.
   (void)f.mapping.evict(0, UINT64_MAX);
   f.rec.size = 0;
-  PMEMFS_TRY(unmap_locked(f, 0, UINT64_MAX, journal_->begin()));
+  // Nothing mapped (an empty file, or its data freed at unlink): no
+  // transaction of its own for unmapping nothing.
+  if (f.extents.allocated_blocks() != 0) PMEMFS_TRY(unmap_locked(f, 0, UINT64_MAX, journal_->begin()));
   Txn txn = journal_->begin();
   f.extents.free_chain(txn);
   free_xattrs_locked(txn, f);
@@ -81,7 +83,10 @@ void FsImpl::reclaim_if_unused(const InodeRef& inode, bool unlinked_now) {
     f.rec.mode = 0;  // freed: a late forget must not free it twice
   } else if (!f.data_freed && f.type() == S_IFREG) {
     // (Directories are empty when removed, and an open one is still read.)
-    s = free_data_locked(f);
+    // Without data there is nothing to give back before the last forget,
+    // which frees the rest: two commits spared per unlink of an empty file.
+    if (f.extents.allocated_blocks() != 0) s = free_data_locked(f);
+    else f.data_freed = true;
   }
   alloc_->withdraw(f.ino);
   if (!s.ok())

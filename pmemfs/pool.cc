@@ -370,6 +370,7 @@ void Pool::flush(const void* addr, size_t len) {
 }
 
 void Pool::drain() {
+  drains_.fetch_add(1, std::memory_order_relaxed);
   if (sim_) {
     sim_->drain();
     return;

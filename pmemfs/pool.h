@@ -4,6 +4,7 @@
 // simulation and the crash-point tests see every persist point.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -91,6 +92,9 @@ class Pool {
   // Starts write-back of a range; durable only after drain().
   void flush(const void* addr, size_t len);
   void drain();
+  // How many drains (persist barriers) the pool has done: the cost a
+  // metadata operation pays beyond the flushes themselves.
+  uint64_t drains() const { return drains_.load(std::memory_order_relaxed); }
   // Copies/fills and makes the destination durable (non-temporal where the
   // hardware has it). nodrain: caller drains later, batching several ranges.
   void memcpy_persist(void* dst, const void* src, size_t len, bool nodrain = false);
@@ -126,6 +130,7 @@ class Pool {
   void (*persist_fn_)(const void*, size_t) = nullptr;
   void (*flush_fn_)(const void*, size_t) = nullptr;
   void (*drain_fn_)() = nullptr;
+  std::atomic<uint64_t> drains_{0};
 };
 
 }  // namespace pmemfs

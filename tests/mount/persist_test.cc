@@ -44,14 +44,16 @@ long long unwritten_pages(const std::string& path) {
   return static_cast<long long>(cs.nr_dirty + cs.nr_writeback);
 }
 
-std::string persist_of(const std::string& mnt) {
+std::string persistence_of(const std::string& mnt) {
   char buf[1 << 16];
   const ssize_t n = getxattr(mnt.c_str(), "user.pmemfs.stats", buf, sizeof buf);
   if (n < 0) return "getxattr: " + std::string(strerror(errno));
   const std::string s(buf, static_cast<size_t>(n));
-  const size_t at = s.find("\"persist\": \"");
-  if (at == std::string::npos) return "(no persist in " + s + ")";
-  return s.substr(at + 12, s.find('"', at + 12) - at - 12);
+  const std::string key = "\"persistence\": \"";
+  const size_t at = s.find(key);
+  if (at == std::string::npos) return "(no persistence in " + s + ")";
+  const size_t from = at + key.size();
+  return s.substr(from, s.find('"', from) - from);
 }
 
 class PersistTest : public MountTest {
@@ -82,7 +84,7 @@ class PersistMsyncTest : public PersistTest {
 };
 
 TEST_F(PersistMsyncTest, EveryPersistPointReachesTheDiskBeforeTheAnswer) {
-  EXPECT_EQ("msync", persist_of(fs_->mnt()));
+  EXPECT_EQ("msync", persistence_of(fs_->mnt()));
   ASSERT_NO_FATAL_FAILURE(write_and_fsync());
   EXPECT_EQ(0, unwritten_pages(fs_->pool())) << strerror(errno);
 }
@@ -90,7 +92,7 @@ TEST_F(PersistMsyncTest, EveryPersistPointReachesTheDiskBeforeTheAnswer) {
 class PersistCpuTest : public PersistTest {};
 
 TEST_F(PersistCpuTest, IsTheDefaultAndWritesBackAtUnmount) {
-  EXPECT_EQ("cpu", persist_of(fs_->mnt()));
+  EXPECT_EQ("cpu", persistence_of(fs_->mnt()));
   ASSERT_NO_FATAL_FAILURE(write_and_fsync());
   // pmem's timing: the fsync flushed cache lines into the page cache, and
   // the page cache has not written them to the disk (which is also what
@@ -116,7 +118,7 @@ TEST_F(PersistCpuTest, RemountReadOnlyWritesBack) {
 // nothing.
 class PersistOnTmpfsTest : public MountTest {};
 
-TEST_F(PersistOnTmpfsTest, IsCpu) { EXPECT_EQ("cpu", persist_of(fs_->mnt())); }
+TEST_F(PersistOnTmpfsTest, IsCpu) { EXPECT_EQ("cpu", persistence_of(fs_->mnt())); }
 
 TEST(PersistOption, AnUnknownModeIsRefusedInOneLine) {
   PMEMFS_REQUIRE_FUSE();
