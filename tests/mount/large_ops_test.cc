@@ -30,10 +30,7 @@ constexpr size_t kPage = 4096;
 constexpr uint64_t kExtents = 20000;
 
 uint64_t stats_counter(const std::string& mnt, const std::string& key) {
-  char buf[1 << 16];
-  const ssize_t n = getxattr(mnt.c_str(), "user.pmemfs.stats", buf, sizeof buf);
-  if (n < 0) return 0;
-  const std::string s(buf, static_cast<size_t>(n));
+  const std::string s = stats_of(mnt);
   const size_t at = s.find("\"" + key + "\":");
   return at == std::string::npos ? 0 : std::stoull(s.substr(at + key.size() + 3));
 }

@@ -45,10 +45,7 @@ long long unwritten_pages(const std::string& path) {
 }
 
 std::string persistence_of(const std::string& mnt) {
-  char buf[1 << 16];
-  const ssize_t n = getxattr(mnt.c_str(), "user.pmemfs.stats", buf, sizeof buf);
-  if (n < 0) return "getxattr: " + std::string(strerror(errno));
-  const std::string s(buf, static_cast<size_t>(n));
+  const std::string s = stats_of(mnt);
   const std::string key = "\"persistence\": \"";
   const size_t at = s.find(key);
   if (at == std::string::npos) return "(no persistence in " + s + ")";

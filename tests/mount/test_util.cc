@@ -1,5 +1,7 @@
 #include "tests/mount/test_util.h"
 
+#include <sys/xattr.h>
+
 #include <cerrno>
 #include <fstream>
 #include <sstream>
@@ -37,6 +39,12 @@ std::string read_file(const std::string& path) {
   while ((n = ::read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
   if (n < 0) return "<read: " + std::string(strerror(errno)) + ">";
   return out;
+}
+
+std::string stats_of(const std::string& mnt) {
+  char buf[1 << 16];
+  const ssize_t n = ::getxattr(mnt.c_str(), "user.pmemfs.stats", buf, sizeof buf);
+  return n < 0 ? std::string() : std::string(buf, static_cast<size_t>(n));
 }
 
 std::string mount_options_of(const std::string& mnt) {
