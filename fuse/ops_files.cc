@@ -19,6 +19,14 @@ void set_open_flags(const OpsContext& c, fuse_file_info* fi, bool keep_cache) {
     fi->direct_io = 1;
   } else {
     fi->keep_cache = keep_cache;
+    // An O_DIRECT open bypasses the page cache either way; as a
+    // FOPEN_DIRECT_IO file its writes that stay inside the file also run in
+    // parallel (FOPEN_PARALLEL_DIRECT_WRITES; the kernel serialises the
+    // O_DIRECT writes of a cached file on the inode lock). Shared mappings of
+    // it still work through the page cache (FUSE_DIRECT_IO_ALLOW_MMAP), and
+    // the kernel writes back and drops cached pages of the range before each
+    // such write, as for any O_DIRECT write.
+    if (fi->flags & O_DIRECT) fi->direct_io = 1;
   }
   // FLUSH (sent on every close) has nothing to do here: written data is
   // already in the pool and close() promises no durability. Saying so spares

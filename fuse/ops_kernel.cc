@@ -55,8 +55,9 @@ k::fuse_entry_out to_entry_out(const OpsContext& c, const Attr& a) {
 
 // The FOPEN_* flags every pmemfs file handle carries, as libfuse would have
 // made them from fuse_file_info, plus the transport's own.
-uint32_t fopen_flags(const OpsContext& c, const Transport& t) {
+uint32_t fopen_flags(const OpsContext& c, const Transport& t, uint32_t open_flags) {
   fuse_file_info fi{};
+  fi.flags = static_cast<int>(open_flags);
   set_open_flags(c, &fi);
   uint32_t f = t.open_flags();
   if (fi.direct_io) f |= k::FOPEN_DIRECT_IO;
@@ -71,10 +72,11 @@ uint32_t fopen_flags(const OpsContext& c, const Transport& t) {
 // write permission on the directory (default_permissions); O_EXCL in the
 // flags means the file may never be linked.
 
-int do_tmpfile(OpsContext& c, const Transport::Request& r, Attr& a) {
+int do_tmpfile(OpsContext& c, const Transport::Request& r, Attr& a, uint32_t& open_flags) {
   k::fuse_create_in in;
   if (r.arg_len < sizeof in) return EINVAL;
   std::memcpy(&in, r.arg, sizeof in);
+  open_flags = in.flags;
   const Caller who{r.in.uid, r.in.gid, in.umask};
   const mode_t mode = S_IFREG | (in.mode & 07777);
   auto t = c.fs->tmpfile(r.in.nodeid, mode, who, /*linkable=*/!(in.flags & O_EXCL));
@@ -85,17 +87,18 @@ int do_tmpfile(OpsContext& c, const Transport::Request& r, Attr& a) {
 
 void pm_tmpfile(OpsContext& c, Transport& t, const Transport::Request& r) noexcept {
   Attr a;
+  uint32_t open_flags = 0;
   // After a failure of the pool's backing store, as every creation
   // (pool_failure.h).
   const int err = bus_guard::failures() != 0
                       ? EIO
-                      : guarded("tmpfile", [&] { return do_tmpfile(c, r, a); });
+                      : guarded("tmpfile", [&] { return do_tmpfile(c, r, a, open_flags); });
   if (err) {
     t.reply_error(r, err);
     return;
   }
   const k::fuse_entry_out entry = to_entry_out(c, a);
-  const k::fuse_open_out open{0, fopen_flags(c, t), 0};
+  const k::fuse_open_out open{0, fopen_flags(c, t, open_flags), 0};
   const struct iovec payload[2] = {{const_cast<k::fuse_entry_out*>(&entry), sizeof entry},
                                    {const_cast<k::fuse_open_out*>(&open), sizeof open}};
   if (t.reply(r, 0, payload, 2) == -ENOENT) {
@@ -116,6 +119,10 @@ void add_transport_ops(Transport& t, OpsContext& c) {
   // kernel (shared i_rwsem); the daemon's write path takes the inode lock
   // shared for them too. Only FOPEN_DIRECT_IO files take this path.
   t.add_open_flags(k::FOPEN_PARALLEL_DIRECT_WRITES);
+  // O_DIRECT opens are FOPEN_DIRECT_IO files in the cached modes
+  // (set_open_flags); their shared mappings go through the page cache as
+  // any file's. Not with cache=none, which has no shared mappings at all.
+  if (c.cache != CacheMode::kNone) t.request_init_flags(k::FUSE_DIRECT_IO_ALLOW_MMAP);
   t.add_handler(k::FUSE_TMPFILE,
                 [&c, &t](const Transport::Request& r) { pm_tmpfile(c, t, r); });
   // FUSE_STATX (statx(2) with a mask beyond the basic stats, e.g. btime;
