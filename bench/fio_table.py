@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
 """The table bench/run-fio.sh prints, from the results it left in a directory.
 
-    fio_table.py RESULTS "tmpfs null pmemfs-fuse ..." JOB ...
+    fio_table.py RESULTS "tmpfs null-fuse pmemfs-fuse null-io_uring ..." JOB ...
 
 RESULTS holds, per job and target, JOB.TARGET.json (fio's JSON output) and,
 for pmemfs targets, JOB.TARGET.before/.after (pmemfs-ctl stats around the
 job). One row per job section (a job file with several sections, e.g.
-create-stat, gives one row each). Exit status 1 if any run failed.
+create-stat, gives one row each). Per transport: the null filesystem on
+it, pmemfs on it, pmemfs/null (same transport), and pmemfs's requests per
+I/O; for io_uring also pmemfs over io_uring / null over /dev/fuse (how far
+above the /dev/fuse ceiling the ring gets). Exit status 1 if any run failed.
 """
 import json
 import os
@@ -66,11 +69,12 @@ def per_io(reqs, ios, sections):
 
 def main():
     results, targets, names = sys.argv[1], sys.argv[2].split(), sys.argv[3:]
-    pm_targets = [t for t in targets if t.startswith("pmemfs-")]
-    head = ["job", "tmpfs", "null"]
-    for t in pm_targets:
-        tr = t[len("pmemfs-"):]
-        head += [f"pmemfs {tr}", "/null", f"requests per I/O ({tr})"]
+    transports = [t[len("pmemfs-"):] for t in targets if t.startswith("pmemfs-")]
+    head = ["job", "tmpfs"]
+    for tr in transports:
+        head += [f"null {tr}", f"pmemfs {tr}", "/null", f"requests per I/O ({tr})"]
+        if tr != "fuse" and "null-fuse" in targets:
+            head += ["/null fuse"]
     rows, failed = [], False
     for name in names:
         figures = {t: measure(load(os.path.join(results, f"{name}.{t}.json"))) for t in targets}
@@ -80,24 +84,31 @@ def main():
             unit = next((f[s][1] for f in figures.values() if s in f), "")
 
             def cell(t):
-                return f"{figures[t][s][0]:,.0f} {unit}" if s in figures[t] else "failed"
+                return f"{figures[t][s][0]:,.0f} {unit}" if s in figures.get(t, {}) else "failed"
 
-            row = [label, cell("tmpfs"), cell("null")]
-            null = figures["null"].get(s, (None,))[0]
-            for t in pm_targets:
-                v = figures[t].get(s)
-                reqs = requests(os.path.join(results, f"{name}.{t}.before"),
-                                os.path.join(results, f"{name}.{t}.after"))
-                row += [cell(t), f"{v[0] / null:.2f}" if v and null else "-",
+            def value(t):
+                return figures.get(t, {}).get(s, (None,))[0]
+
+            row = [label, cell("tmpfs")]
+            for tr in transports:
+                pm, null = f"pmemfs-{tr}", f"null-{tr}"
+                v = figures[pm].get(s)
+                reqs = requests(os.path.join(results, f"{name}.{pm}.before"),
+                                os.path.join(results, f"{name}.{pm}.after"))
+                n = value(null)
+                row += [cell(null), cell(pm), f"{v[0] / n:.2f}" if v and n else "-",
                         per_io(reqs, v[2] if v else 0, len(sections))]
-                failed |= v is None
+                if tr != "fuse" and "null-fuse" in targets:
+                    nf = value("null-fuse")
+                    row += [f"{v[0] / nf:.2f}" if v and nf else "-"]
+                failed |= v is None or n is None
             rows.append(row)
 
     w = [max(len(r[i]) for r in rows + [head]) for i in range(len(head))]
 
     def line(r):
         last = len(head) - 1
-        return " | ".join(f"{c:<{w[i]}}" if i in (0, last) or head[i].startswith("requests")
+        return " | ".join(f"{c:<{w[i]}}" if i == 0 or head[i].startswith("requests")
                           else f"{c:>{w[i]}}" for i, c in enumerate(r))
 
     print(line(head))

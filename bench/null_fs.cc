@@ -1,12 +1,18 @@
 // null_fs: the ceiling a FUSE filesystem can reach on this machine, for
 // bench/run-fio.sh to divide pmemfs's figures by. One flat directory of
 // files that keep only their size: writes are discarded, reads return
-// zeros, everything is answered at once. It negotiates what pmemfs does for
-// the same cache mode (writeback cache, keep_cache or direct I/O, noflush),
-// so that the difference is the work pmemfs does, not the protocol.
+// zeros, everything is answered at once. It runs on the daemon's own
+// transport layer (fuse/transport.h) and negotiates what pmemfs does for the
+// same cache mode (writeback cache, keep_cache or direct I/O, noflush, no
+// GETXATTR per write, parallel direct writes, O_DIRECT opens as direct I/O),
+// on the same transport (/dev/fuse or FUSE over io_uring), so that the
+// difference is the work pmemfs does, not the protocol.
 //
-//   null_fs [-o cache=writeback|writethrough|none] MOUNTPOINT   (foreground)
-#define FUSE_USE_VERSION 312
+//   null_fs [-o cache=writeback|writethrough|none] [-o io_uring=on|off] MOUNTPOINT
+//
+// Foreground. io_uring=on needs the fuse module's enable_uring set to Y
+// (pmemfs -o io_uring_enable_module sets it); off is the default.
+#include <fcntl.h>
 #include <fuse_lowlevel.h>
 
 #include <sys/stat.h>
@@ -16,11 +22,20 @@
 #include <cstdio>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
+#include "fuse/kernel_abi.h"
+#include "fuse/transport.h"
+#include "fuse/uring_setup.h"
+#include "fuse/uring_transport.h"
+
 namespace {
+
+namespace pd = pmemfs::daemon;
+namespace k = pmemfs::daemon::kabi;
 
 enum class Cache { kWriteback, kWritethrough, kNone };
 Cache g_cache = Cache::kWritethrough;
@@ -56,9 +71,11 @@ fuse_entry_param entry_of(fuse_ino_t ino) {  // REQUIRES: g_mu held
   return e;
 }
 
+// As pmemfs's set_open_flags (fuse/ops_files.cc).
 void set_open(fuse_file_info* fi) {
   if (g_cache == Cache::kNone) fi->direct_io = 1;
   else fi->keep_cache = 1;
+  if (fi->flags & O_DIRECT) fi->direct_io = 1;
   fi->noflush = 1;
 }
 
@@ -164,9 +181,13 @@ void nf_statfs(fuse_req_t req, fuse_ino_t) {
 
 }  // namespace
 
+constexpr const char* kUsage =
+    "usage: null_fs [-o cache=writeback|writethrough|none] [-o io_uring=on|off] MOUNTPOINT\n";
+
 int main(int argc, char** argv) {
   std::vector<char*> args{argv[0]};
   const char* mountpoint = nullptr;
+  bool uring = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "-o" && i + 1 < argc) {
@@ -174,16 +195,18 @@ int main(int argc, char** argv) {
       if (o == "cache=writeback") g_cache = Cache::kWriteback;
       else if (o == "cache=writethrough") g_cache = Cache::kWritethrough;
       else if (o == "cache=none") g_cache = Cache::kNone;
+      else if (o == "io_uring=on") uring = true;
+      else if (o == "io_uring=off") uring = false;
       else { std::fprintf(stderr, "null_fs: unknown option %s\n", o.c_str()); return 2; }
     } else if (!mountpoint && a[0] != '-') {
       mountpoint = argv[i];
     } else {
-      std::fprintf(stderr, "usage: null_fs [-o cache=writeback|writethrough|none] MOUNTPOINT\n");
+      std::fprintf(stderr, "%s", kUsage);
       return 2;
     }
   }
   if (!mountpoint) {
-    std::fprintf(stderr, "usage: null_fs [-o cache=writeback|writethrough|none] MOUNTPOINT\n");
+    std::fprintf(stderr, "%s", kUsage);
     return 2;
   }
   static const char* extra[] = {"-o", "allow_other,default_permissions,fsname=null_fs,subtype=null"};
@@ -203,15 +226,45 @@ int main(int argc, char** argv) {
   ops.fsync = nf_ok;
   ops.release = nf_release;
   ops.statfs = nf_statfs;
-  fuse_session* se = fuse_session_new(&fa, &ops, sizeof ops, nullptr);
-  if (!se || fuse_set_signal_handlers(se) != 0 || fuse_session_mount(se, mountpoint) != 0) {
+  // The layer pmemfs runs on, with the same requests below libfuse
+  // (fuse/ops_kernel.cc add_transport_ops): nothing to kill on a write here
+  // (no setuid files), so the kernel's GETXATTR per write is spared as it is
+  // for pmemfs.
+  pd::Transport transport;
+  pd::TransportHost host;
+  host.transport = &transport;
+  transport.request_init_flags(k::FUSE_HANDLE_KILLPRIV_V2);
+  transport.add_open_flags(k::FOPEN_PARALLEL_DIRECT_WRITES);
+  if (g_cache != Cache::kNone) transport.request_init_flags(k::FUSE_DIRECT_IO_ALLOW_MMAP);
+  fuse_session* se = fuse_session_new(&fa, &ops, sizeof ops, &host);
+  if (!se) return 1;
+  std::unique_ptr<pd::UringTransport> rings;
+  if (uring) {  // as the daemon's Session::set_up_transport, io_uring=on
+    pd::UringTransport::Config c;
+    c.queues = pd::uring_queue_count();
+    c.capacity = std::max<size_t>(8192, kMaxWrite);
+    c.required = true;
+    rings = std::make_unique<pd::UringTransport>(transport, c);
+    if (std::string why = rings->prepare(se); !why.empty()) {
+      std::fprintf(stderr, "null_fs: io_uring=on, but %s\n", why.c_str());
+      return 1;
+    }
+    transport.set_source(rings.get());
+    transport.request_init_flags(k::FUSE_OVER_IO_URING);
+  }
+  if (fuse_set_signal_handlers(se) != 0 || fuse_session_mount(se, mountpoint) != 0) {
     std::fprintf(stderr, "null_fs: cannot mount on %s\n", mountpoint);
+    return 1;
+  }
+  if (int e = transport.attach(se); e != 0) {
+    std::fprintf(stderr, "null_fs: cannot set up the transport: %s\n", strerror(-e));
     return 1;
   }
   fuse_loop_config* cfg = fuse_loop_cfg_create();
   fuse_loop_cfg_set_max_threads(cfg, 16);
   const int rc = fuse_session_loop_mt(se, cfg);
   fuse_loop_cfg_destroy(cfg);
+  if (rings) rings->stop();
   fuse_session_unmount(se);
   fuse_remove_signal_handlers(se);
   fuse_session_destroy(se);

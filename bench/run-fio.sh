@@ -4,7 +4,10 @@
 # zeros -- the ceiling of a FUSE filesystem on this machine) and a tmpfs, in
 # the same run, and prints one table:
 #   job | tmpfs | null | pmemfs | pmemfs/null | pmemfs requests per I/O
-# with the pmemfs columns once per transport asked for.
+# with the null and pmemfs columns once per transport asked for: the null
+# fs runs on the daemon's transport layer, so it negotiates what pmemfs does
+# on the same transport (and io_uring rows are also divided by the null fs
+# over /dev/fuse, the ceiling io_uring is to beat).
 #
 #   bench/run-fio.sh [--build DIR] [--runtime SECONDS] [--pool-size SIZE]
 #                    [--cache MODE] [--transports "fuse io_uring"]
@@ -12,8 +15,9 @@
 #
 # Defaults: the programs of build/, every bench/fio/*.fio, the runtime written
 # in each job (5 s), a 4G pool, cache=writethrough for pmemfs and the null fs
-# alike, transport /dev/fuse ("fuse"; "io_uring" mounts pmemfs with -o
-# io_uring=on). The pool lives in /dev/shm (memory, like the tmpfs it is
+# alike, transport /dev/fuse ("fuse"; "io_uring" mounts both with -o
+# io_uring=on, and switches the fuse module's enable_uring on for the run,
+# putting it back at the end). The pool lives in /dev/shm (memory, like the tmpfs it is
 # compared with) and is deleted at the end. Each job's files are laid out
 # first (fio --create_only) and the job runs without ramp time, so that the
 # requests pmemfs counted (pmemfs-ctl stats) over the job divided by the I/Os
@@ -77,6 +81,8 @@ pool=/dev/shm/pmemfs-fio-$$.pool
 tmnt=$work/tmpfs
 nmnt=$work/null
 pids=()
+uring_param=/sys/module/fuse/parameters/enable_uring
+uring_was=""
 mkdir -p "$tmnt" "$nmnt" "$work/results" "$work/jobs"
 
 cleanup() {
@@ -91,6 +97,7 @@ cleanup() {
     wait "$pid" 2>/dev/null || true
   done
   mountpoint -q "$tmnt" && umount "$tmnt"
+  [[ -n $uring_was ]] && echo "$uring_was" >"$uring_param"
   rm -f "$pool"
   if ((rc != 0)); then
     for log in "$work"/*.log; do
@@ -144,26 +151,39 @@ echo "pool:   $pool ($pool_size, in /dev/shm)"
 "$mkfs_bin" -s "$pool_size" "$pool" >"$work/mkfs.log" 2>&1 || { cat "$work/mkfs.log" >&2; die "mkfs failed"; }
 mount -t tmpfs -o size=16g,mode=1777 pmemfs-fio-tmpfs "$tmnt"
 echo "tmpfs:  $tmnt"
-"$null_bin" -o cache=$cache "$nmnt" >"$work/null.log" 2>&1 &
-pids+=($!)
-wait_mounted "$nmnt" "${pids[-1]}" null_fs
-echo "null:   $nmnt (cache=$cache)"
-targets=(tmpfs null)
+targets=(tmpfs)
 for name in "${names[@]}"; do run_job "$name" tmpfs "$tmnt"; done
-for name in "${names[@]}"; do run_job "$name" null "$nmnt"; done
 
-# One pmemfs mount per transport, on the same pool in turn (a pool is
-# locked while it is mounted).
+# FUSE over io_uring needs the fuse module's enable_uring: switched on for
+# the run (pmemfs's io_uring_enable_module would do the same) and put back
+# as it was at the end (cleanup).
+if [[ " $transports " == *" io_uring "* ]]; then
+  [[ -w $uring_param ]] || die "--transports io_uring: this kernel has no $uring_param"
+  uring_was=$(cat "$uring_param")
+  echo Y >"$uring_param"
+fi
+
+# Per transport: the null filesystem on it, then pmemfs on it (one pmemfs
+# mount per transport, on the same pool in turn: a pool is locked while it
+# is mounted).
 for transport in $transports; do
+  nopts=(-o "cache=$cache")
+  [[ $transport == io_uring ]] && nopts+=(-o io_uring=on)
+  "$null_bin" "${nopts[@]}" "$nmnt" >"$work/null-$transport.log" 2>&1 &
+  pids+=($!)
+  wait_mounted "$nmnt" "${pids[-1]}" "null_fs ($transport)"
+  echo "null:   $nmnt (${nopts[*]})"
+  targets+=("null-$transport")
+  for name in "${names[@]}"; do run_job "$name" "null-$transport" "$nmnt"; done
+  umount "$nmnt"
+  wait "${pids[-1]}" 2>/dev/null || true
+  unset 'pids[-1]'
+
   pm=$work/pmemfs-$transport
   mkdir -p "$pm"
   opts="cache=$cache"
-  if "$pmemfs_bin" --help 2>&1 | grep -q 'io_uring='; then
-    [[ $transport == io_uring ]] && opts+=",io_uring=on,io_uring_enable_module"
-    [[ $transport == fuse ]] && opts+=",io_uring=off"
-  elif [[ $transport == io_uring ]]; then
-    die "this pmemfs has no io_uring transport"
-  fi
+  [[ $transport == io_uring ]] && opts+=",io_uring=on"
+  [[ $transport == fuse ]] && opts+=",io_uring=off"
   # The daemon stays in the foreground (-f) so this script owns its pid.
   # shellcheck disable=SC2086  # daemon_opts is split into words on purpose
   "$pmemfs_bin" -f -o "$opts" $daemon_opts "$pool" "$pm" >"$work/pmemfs-$transport.log" 2>&1 &

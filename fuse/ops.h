@@ -10,14 +10,14 @@
 #include <string>
 
 #include "fuse/options.h"
+#include "fuse/transport.h"
 #include "pmemfs/filesystem.h"
 
 namespace pmemfs::daemon {
 
-class Transport;
-
 // The session's userdata. Lives as long as the session; fs outlives both.
-struct OpsContext {
+// Its TransportHost part is how the transport's callbacks find the layer.
+struct OpsContext : TransportHost {
   Filesystem* fs = nullptr;
   CacheMode cache = CacheMode::kWriteback;
   // Entry and attribute timeouts. The daemon is the only writer of the pool,
@@ -43,9 +43,6 @@ struct OpsContext {
   // and how many have been answered.
   uint64_t cut_after_syncs = 0;
   std::atomic<uint64_t> syncs{0};
-  // The kernel-protocol layer below libfuse (transport.h); its callbacks
-  // find it here, since libfuse hands them the session's userdata.
-  Transport* transport = nullptr;
 };
 
 // The table to hand to fuse_session_new.

@@ -17,7 +17,6 @@
 #include <cstdio>
 #include <cstring>
 
-#include "fuse/ops.h"
 #include "fuse/request_note.h"
 
 namespace pmemfs::daemon {
@@ -143,11 +142,11 @@ int Transport::attach(struct fuse_session* se) {
 // ---- the request path ----------------------------------------------------------
 
 ssize_t Transport::read_cb(int fd, void* buf, size_t len, void* userdata) {
-  return static_cast<OpsContext*>(userdata)->transport->read_request(fd, buf, len);
+  return static_cast<TransportHost*>(userdata)->transport->read_request(fd, buf, len);
 }
 
 ssize_t Transport::writev_cb(int fd, struct iovec* iov, int count, void* userdata) {
-  return static_cast<OpsContext*>(userdata)->transport->write_reply(fd, iov, count);
+  return static_cast<TransportHost*>(userdata)->transport->write_reply(fd, iov, count);
 }
 
 void Transport::started(uint64_t unique, uint32_t opcode, uint64_t now) {

@@ -83,6 +83,16 @@ class RequestSource {
   ~RequestSource() = default;
 };
 
+class Transport;
+
+// What the session's userdata must be (or derive from, first): libfuse hands
+// the transport's callbacks only the userdata, and this is how they find the
+// layer. The daemon's OpsContext is one; so is the null filesystem's
+// (bench/null_fs.cc), which runs on the same layer.
+struct TransportHost {
+  Transport* transport = nullptr;
+};
+
 class Transport {
  public:
   // A request answered in the layer. arg points just past the header (the
@@ -117,7 +127,7 @@ class Transport {
 
   // Takes over the I/O of a mounted session: its /dev/fuse fd stays, and
   // libfuse reads and writes through this layer from now on. The session's
-  // userdata must be an OpsContext whose transport is this. 0 or -errno.
+  // userdata must be a TransportHost whose transport is this. 0 or -errno.
   int attach(struct fuse_session* se);
 
   // ---- after INIT ----
