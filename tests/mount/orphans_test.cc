@@ -173,8 +173,8 @@ TEST_F(SpaceTest, RemovedFallocatedGigabyteIsFreeWhenUnlinkReturns) {
     const std::string g = p("g" + std::to_string(round % 2));
     EXPECT_EQ(0, fallocate_file(g, kGiB)) << "round " << round << ": early ENOSPC";
     ASSERT_EQ(0, unlink(g.c_str()));
+    // A figure for the test report, not a check: timings belong in bench/.
     RecordProperty("unlink_ms_round_" + std::to_string(round), std::to_string(unlink_ms));
-    EXPECT_LT(unlink_ms, 1000) << "unlink of a 1 GiB file took " << unlink_ms << " ms";
   }
 }
 
