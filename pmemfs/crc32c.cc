@@ -1,30 +1,27 @@
 #include "pmemfs/crc32c.h"
 
-#include <array>
+#include <isa-l/crc.h>
+
+#include <climits>
 
 namespace pmemfs {
-namespace {
 
-// Slicing-by-one table; metadata records are small, so this is fast enough and
-// portable (no SSE4.2 dependency on the machines that run fsck).
-constexpr std::array<uint32_t, 256> make_table() {
-  std::array<uint32_t, 256> t{};
-  for (uint32_t i = 0; i < 256; ++i) {
-    uint32_t c = i;
-    for (int k = 0; k < 8; ++k) c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
-    t[i] = c;
-  }
-  return t;
-}
-constexpr auto kTable = make_table();
-
-}  // namespace
-
+// ISA-L's crc32_iscsi is CRC-32C (iSCSI's checksum, RFC 3720) and picks the
+// CPU's crc32 instruction (SSE4.2, with its carry-less multiply folding)
+// at run time, with a portable fallback on machines without it: the same
+// checksums either way, so a pool checked by fsck on another machine reads
+// the same. It takes the running value without the pre- and post-inversion
+// that crc32c() applies, and an int length.
 uint32_t crc32c(const void* data, size_t len, uint32_t crc) {
-  const auto* p = static_cast<const uint8_t*>(data);
-  crc = ~crc;
-  for (size_t i = 0; i < len; ++i) crc = kTable[(crc ^ p[i]) & 0xFF] ^ (crc >> 8);
-  return ~crc;
+  const auto* p = static_cast<const unsigned char*>(data);
+  uint32_t state = ~crc;
+  while (len > 0) {
+    const int n = len > INT_MAX ? INT_MAX : static_cast<int>(len);
+    state = crc32_iscsi(const_cast<unsigned char*>(p), n, state);
+    p += n;
+    len -= static_cast<size_t>(n);
+  }
+  return ~state;
 }
 
 }  // namespace pmemfs
