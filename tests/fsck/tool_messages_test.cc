@@ -9,6 +9,8 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -84,6 +86,27 @@ TEST_F(ToolMessagesTest, MkfsSizeZeroNamesTheMinimum) {
     EXPECT_NE(std::string::npos, r.output.find("too small")) << r.output;
     EXPECT_NE(std::string::npos, r.output.find("32 MiB")) << r.output;
     EXPECT_NE(0, access(path("pool.img").c_str(), F_OK));
+  }
+}
+
+// fsck(8) passes -C FD to read progress, e2fsck's way: the lines reach the
+// descriptor, the report stays on standard output, and a bad FD is a usage
+// error naming it.
+TEST_F(ToolMessagesTest, FsckProgressGoesToTheGivenDescriptor) {
+  const std::string pool = path("pool.img"), lines = path("progress");
+  ASSERT_EQ(0, run(kMkfs + " -s 64M " + pool).code);
+  Outcome r = run(kFsck + " -n -C 3 " + pool + " 3>" + lines);
+  EXPECT_EQ(0, r.code) << r.output;
+  EXPECT_NE(std::string::npos, r.output.find("clean")) << r.output;
+  EXPECT_EQ(std::string::npos, r.output.find(" 1 1 ")) << "progress on stdout: " << r.output;
+  std::ifstream in(lines);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(0u, text.find("1 0 1 " + pool + "\n")) << text;
+  EXPECT_NE(std::string::npos, text.find("\n9 ")) << text;
+  for (const char* bad : {"-C x", "-C -1", "-C"}) {
+    Outcome u = run(kFsck + " -n " + bad + (std::string(bad) == "-C" ? "" : " " + pool));
+    EXPECT_EQ(16, u.code) << bad << ": " << u.output;
+    EXPECT_NE(std::string::npos, u.output.find("-C")) << u.output;
   }
 }
 

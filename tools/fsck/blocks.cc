@@ -142,6 +142,7 @@ void Checker::check_block_bitmap() {
   std::vector<uint8_t> chunk(L::kBlockSize);
   const uint64_t bytes = div_round_up(nbits, 8);
   for (uint64_t at = 0; at < bytes; at += chunk.size()) {
+    advance(at);
     const uint64_t nb = std::min<uint64_t>(chunk.size(), bytes - at);
     img_.read(bm + at, chunk.data(), nb);
     for (uint64_t b = 0; b < nb; ++b) {

@@ -4,23 +4,58 @@
 
 #include "tools/fsck/checker_impl.h"
 #include "tools/fsck/image.h"
+#include "tools/fsck/progress.h"
 #include "tools/fsck/report.h"
 
 namespace pmemfs::fsck {
 
+// The passes that grow with the pool (the inode bitmap, the tree, the links,
+// the block bitmap) report their steps; the others are a step each.
 int Checker::run() {
+  start_pass(1, "superblocks", 1);
   if (int code = check_superblocks()) return code;
+  end_pass();
   owned_ = std::make_unique<BlockBits>(sb_.data_blocks);
+  start_pass(2, "journal", 1);
   check_journal();
+  end_pass();
+  start_pass(3, "inodes", div_round_up(sb_.inode_count, 8));
   check_state_record();
   scan_inode_bitmap();
+  end_pass();
+  uint64_t dirs = 0;
+  for (const auto& [ino, in] : inodes_) dirs += in.live() && in.is_dir();
+  start_pass(4, "directory tree", dirs);
   walk_tree();
+  end_pass();
+  start_pass(5, "orphan table", 1);
   check_orphan_table();
+  end_pass();
+  start_pass(6, "unreachable inodes", 1);
   reconnect_unreachable();
+  end_pass();
+  start_pass(7, "blocks claimed twice", 1);
   resolve_double_claims();
+  end_pass();
+  start_pass(8, "link counts", inodes_.size());
   check_inode_links();
+  end_pass();
+  start_pass(9, "block bitmap", div_round_up(sb_.data_blocks, 8));
   check_block_bitmap();
+  end_pass();
   return 0;
+}
+
+void Checker::start_pass(int pass, const char* name, uint64_t max) {
+  if (opts_.progress) opts_.progress->start_pass(pass, kPasses, name, max);
+}
+
+void Checker::advance(uint64_t done) {
+  if (opts_.progress) opts_.progress->advance(done);
+}
+
+void Checker::end_pass() {
+  if (opts_.progress) opts_.progress->end_pass();
 }
 
 uint64_t Checker::live_inodes() const {
@@ -40,9 +75,10 @@ CheckResult check(Image& img, const std::string& source, const CheckOptions& opt
   CheckResult res;
   const bool repair = opts.mode == CheckMode::kRepair;
   std::string error;
-  Report rep(out, repair);
+  Report rep(out, repair, opts.progress);
   Checker checker(img, rep, opts, out, source);
   const int code = checker.run();
+  if (opts.progress) opts.progress->finish();
   if (img.failed()) {
     // Whatever was found, it was found in zeros standing in for lost pages.
     out << source << ": " << img.failure() << "; cannot check it, nothing was changed\n";
@@ -83,6 +119,7 @@ CheckResult check(Image& img, const std::string& source, const CheckOptions& opt
   Report recheck(recheck_out, false);
   CheckOptions recheck_opts = opts;
   recheck_opts.mode = CheckMode::kNoChanges;
+  recheck_opts.progress = nullptr;  // the second look is the same check again
   Checker again(img, recheck, recheck_opts, recheck_out, source);
   if (again.run() != 0 || recheck.problems() != 0) {
     out << recheck_out.str();

@@ -65,8 +65,12 @@ enum class CheckMode {
   kRepair,     // -y (and -a/-p): repair what can be repaired
 };
 
+class Progress;  // progress.h
+
 struct CheckOptions {
   CheckMode mode = CheckMode::kNoChanges;
+  // Told of each pass and how far it got (fsck -C); none when null.
+  Progress* progress = nullptr;
 };
 
 struct CheckResult {

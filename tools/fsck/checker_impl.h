@@ -98,11 +98,17 @@ class Checker {
   // Runs every pass. Returns 0 when the check ran to the end (problems are in
   // the Report), else the exit code of a check that could not continue.
   int run();
+  // The passes of run(), as progress reports count them.
+  static constexpr int kPasses = 9;
 
   uint64_t live_inodes() const;
   uint64_t used_blocks() const { return owned_ ? owned_->count() : 0; }
 
  private:
+  // Progress (progress.h), when the options ask for it.
+  void start_pass(int pass, const char* name, uint64_t max);
+  void advance(uint64_t done);
+  void end_pass();
   // superblock.cc
   int check_superblocks();
   // journal.cc

@@ -61,6 +61,7 @@ void Checker::scan_inode_bitmap() {
   const uint64_t bytes = div_round_up(sb_.inode_count, 8);
   std::vector<uint8_t> chunk(L::kBlockSize);
   for (uint64_t at = 0; at < bytes; at += chunk.size()) {
+    advance(at);
     const uint64_t n = std::min<uint64_t>(chunk.size(), bytes - at);
     img_.read(sb_.inode_bitmap_off + at, chunk.data(), n);
     for (uint64_t b = 0; b < n; ++b) {

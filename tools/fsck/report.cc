@@ -1,10 +1,17 @@
 #include "tools/fsck/report.h"
 
+#include "tools/fsck/progress.h"
+
 namespace pmemfs::fsck {
+
+void Report::begin_line() {
+  if (progress_) progress_->before_line();
+}
 
 void Report::repairable(const std::string& line, Repair repair) {
   ++problems_;
   const size_t cut = line.rfind("; ");
+  begin_line();
   if (repairing_ || cut == std::string::npos)
     out_ << line << '\n';
   else
@@ -15,10 +22,14 @@ void Report::repairable(const std::string& line, Repair repair) {
 void Report::unrepairable(const std::string& line) {
   ++problems_;
   ++unrepairable_;
+  begin_line();
   out_ << line << " (cannot repair yet)\n";
 }
 
-void Report::note(const std::string& line) { out_ << line << '\n'; }
+void Report::note(const std::string& line) {
+  begin_line();
+  out_ << line << '\n';
+}
 
 void Report::run_repairs(Image& img) {
   for (auto& r : repairs_) r(img);

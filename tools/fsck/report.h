@@ -14,12 +14,17 @@
 
 namespace pmemfs::fsck {
 
+class Progress;  // progress.h
+
 class Report {
  public:
   using Repair = std::function<void(Image&)>;
 
   // repairing: the repairs will run if nothing unrepairable turns up.
-  Report(std::ostream& out, bool repairing) : out_(out), repairing_(repairing) {}
+  // progress: a progress display that shares out's terminal (told before
+  // each line), or null.
+  Report(std::ostream& out, bool repairing, Progress* progress = nullptr)
+      : out_(out), repairing_(repairing), progress_(progress) {}
 
   // A problem fsck can repair, written "what is wrong; what the repair does".
   // Without repairing the action is shown as "[-y: action]". repair may be
@@ -37,8 +42,11 @@ class Report {
   void run_repairs(Image& img);
 
  private:
+  void begin_line();
+
   std::ostream& out_;
   const bool repairing_;
+  Progress* const progress_;
   uint64_t problems_ = 0;
   uint64_t unrepairable_ = 0;
   std::vector<Repair> repairs_;

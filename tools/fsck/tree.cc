@@ -34,7 +34,9 @@ void Checker::walk_tree() {
 void Checker::walk_from(InodeInfo& top) {
   std::deque<uint64_t> queue{top.ino};
   top.traversed = true;
+  uint64_t walked = 0;
   while (!queue.empty()) {
+    advance(walked++);
     InodeInfo& dir = inodes_.at(queue.front());  // references survive rehashing
     queue.pop_front();
     walk_dir(dir, queue);
@@ -233,7 +235,9 @@ void Checker::check_inode_links() {
   for (const auto& [ino, in] : inodes_) inos.push_back(ino);
   std::sort(inos.begin(), inos.end());  // stable output
 
+  uint64_t checked = 0;
   for (uint64_t ino : inos) {
+    advance(checked++);
     InodeInfo& in = inodes_.at(ino);
     const uint64_t off = inode_off(ino);
     const uint64_t bm = sb_.inode_bitmap_off;
