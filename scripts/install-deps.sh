@@ -23,6 +23,8 @@ packages=(
   acl
   # clang and its sanitizer/libFuzzer runtimes (fuzz targets, TSan/ASan)
   clang libclang-rt-14-dev
+  # the Debian package (debian/, scripts/test-package.sh): build and lintian
+  debhelper dpkg-dev fakeroot lintian
   # runtime: fusermount3 and /etc/fuse.conf for the daemon and mount tests
   fuse3
   # man page check (groff -man) and `man ./pmemfs.8`

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds pmemfs four ways and runs its tests, then checks the man page.
+# Builds pmemfs four ways and runs its tests, then builds and checks the
+# Debian package and the man page.
 #
 #   build-ci    plain build (debugoptimized)   every test: unit, mount, fsck, and any other suite
 #   build-asan  -Db_sanitize=address,undefined suites unit, fsck, crash and mount
@@ -30,6 +31,8 @@
 #   JOBS=2                 ninja -j, meson test --num-processes, fuzz targets at once
 #   ASAN_MOUNT=1           run the mount suite in the ASan build too (0 = skip)
 #   FUZZ_SECONDS=15        how long each fuzz target mutates after its replay
+#   PACKAGE=1              build and check the Debian package (0 = skip); under
+#                          CI=true as root it is also installed, used, purged
 #
 # The last line printed is "N passed, N failed": every meson test result of
 # every run, plus one entry per other check (each build, each fuzz target,
@@ -45,6 +48,9 @@ JOBS=${JOBS:-2}
 ASAN_MOUNT=${ASAN_MOUNT:-1}
 FUZZ_SECONDS=${FUZZ_SECONDS:-15}
 CI=${CI:-false}
+PACKAGE=${PACKAGE:-1}
+CI_INSTALL=""
+[[ $CI == true && $EUID -eq 0 ]] && CI_INSTALL=1
 
 passed=0
 failed=0
@@ -389,6 +395,21 @@ for b in $BUILDS; do
     *) fail "unknown build '$b' in BUILDS (use ci, asan, tsan, fuzz)" ;;
   esac
 done
+
+# --- the Debian package --------------------------------------------------------
+# Built from the tracked tree, lintian-clean, its contents checked; under CI
+# (a machine that may be changed) also installed, used (mkfs, mount -t
+# pmemfs, fsck) and purged again.
+if ((PACKAGE)); then
+  say "Debian package: scripts/test-package.sh${CI_INSTALL:+ --install}"
+  t0=$SECONDS
+  if bash scripts/test-package.sh ${CI_INSTALL:+--install}; then
+    ok
+  else
+    fail "the Debian package (scripts/test-package.sh)"
+  fi
+  echo "package checked in $((SECONDS - t0))s"
+fi
 
 # --- man page ----------------------------------------------------------------
 say "man page: groff -man -ww -z pmemfs.8"
