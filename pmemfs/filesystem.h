@@ -84,6 +84,9 @@ struct Stats {
   uint64_t fsync_calls = 0, fsync_bytes_flushed = 0;
   uint64_t journal_commits = 0;
   uint64_t persists = 0;  // the pool's drains (persist barriers), commits' and data's
+  // The data area in 4 KiB blocks: all of it, free, and how many 2 MiB
+  // aligned regions are free whole (what a PMD extent can still take).
+  uint64_t data_blocks = 0, free_blocks = 0, free_huge_regions = 0;
   // How persist points reach the media (Pool::persist_method): "pmem",
   // "cpu", "msync", "simulated" or "memory".
   const char* persistence = "";

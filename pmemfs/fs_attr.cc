@@ -43,15 +43,17 @@ void Attr::to_stat(struct stat* st) const {
 }
 
 std::string Stats::to_json() const {
-  char buf[640];
+  char buf[768];
   std::snprintf(buf, sizeof(buf),
                 "{\"hole_faults\": %" PRIu64 ", \"pte_faults\": %" PRIu64 ", \"pmd_faults\": %" PRIu64
                 ", \"upgrades\": %" PRIu64 ", \"retries\": %" PRIu64 ", \"hole_evictions\": %" PRIu64
                 ", \"fsync_calls\": %" PRIu64 ", \"fsync_bytes_flushed\": %" PRIu64
                 ", \"journal_commits\": %" PRIu64 ", \"persists\": %" PRIu64
-                ", \"persistence\": \"%s\"}",
+                ", \"data_blocks\": %" PRIu64 ", \"free_blocks\": %" PRIu64
+                ", \"free_huge_regions\": %" PRIu64 ", \"persistence\": \"%s\"}",
                 hole_faults, pte_faults, pmd_faults, upgrades, retries, hole_evictions,
-                fsync_calls, fsync_bytes_flushed, journal_commits, persists, persistence);
+                fsync_calls, fsync_bytes_flushed, journal_commits, persists, data_blocks,
+                free_blocks, free_huge_regions, persistence);
   return buf;
 }
 
@@ -141,6 +143,9 @@ Stats FsImpl::stats() const {
   s.journal_commits = journal_->commits();
   s.persists = pool_->drains();
   s.persistence = pool_->persist_method();
+  s.data_blocks = alloc_->total_blocks();
+  s.free_blocks = alloc_->free_blocks();
+  s.free_huge_regions = alloc_->free_huge_extents();
   return s;
 }
 

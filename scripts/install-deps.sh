@@ -11,8 +11,9 @@ packages=(
   g++ meson ninja-build pkg-config
   # libraries: FUSE daemon, PMDK pool mapping, logging, FUSE over io_uring
   libfuse3-dev libpmem2-dev libpmem-dev libspdlog-dev liburing-dev
-  # CRC-32C of metadata records with the CPU's crc32 instruction (ISA-L)
-  libisal-dev
+  # CRC-32C of metadata records with the CPU's crc32 instruction (ISA-L);
+  # JSON in pmemfs-ctl
+  libisal-dev nlohmann-json3-dev
   # mkfs.pmemfs: finds existing filesystem signatures (like mkfs.ext4 does)
   libblkid-dev
   # tests and benchmarks (Google Test, Google Benchmark, fio)

@@ -4,13 +4,18 @@
 //                                      transport and its requests by opcode, JSON
 //   pmemfs-ctl map FILE [--json]       the file's extents and their size class
 //   pmemfs-ctl powercut MOUNTPOINT     cuts the power of a -o powerfail_sim mount
+//   pmemfs-ctl top MOUNTPOINT [--once [--json]] [--interval S]
+//                                      a live view of requests, faults, commits
+//                                      and free space (top.h)
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
 #include "control_xattr.h"
 #include "map_text.h"
 #include "powercut.h"
+#include "top.h"
 
 namespace {
 
@@ -20,7 +25,8 @@ using pmemfs::ctl::read_control;
 constexpr const char* kUsage =
     "usage: pmemfs-ctl stats MOUNTPOINT\n"
     "       pmemfs-ctl map FILE [--json]\n"
-    "       pmemfs-ctl powercut MOUNTPOINT\n";
+    "       pmemfs-ctl powercut MOUNTPOINT\n"
+    "       pmemfs-ctl top MOUNTPOINT [--once [--json]] [--interval SECONDS]\n";
 
 int usage_error(const std::string& msg) {
   fail(msg + "\n" + kUsage);
@@ -42,6 +48,29 @@ int main(int argc, char** argv) {
     if (!read_control(argv[2], "user.pmemfs.stats", /*root_only=*/true, &json)) return 1;
     std::printf("%s\n", pmemfs::ctl::collapse_spaces(json).c_str());
     return 0;
+  }
+  if (cmd == "top") {
+    pmemfs::ctl::TopOptions o;
+    const char* mnt = nullptr;
+    for (int i = 2; i < argc; ++i) {
+      const std::string a = argv[i];
+      if (a == "--once") {
+        o.once = true;
+      } else if (a == "--json") {
+        o.json = true;
+      } else if (a == "--interval" && i + 1 < argc) {
+        char* end = nullptr;
+        o.interval = std::strtod(argv[++i], &end);
+        if (end == argv[i] || *end) return usage_error(std::string("top: --interval: not a number: ") + argv[i]);
+      } else if (!mnt && a[0] != '-') {
+        mnt = argv[i];
+      } else {
+        return usage_error("top: unexpected " + a);
+      }
+    }
+    if (!mnt) return usage_error("top needs a MOUNTPOINT");
+    if (o.json && !o.once) return usage_error("top: --json needs --once");
+    return pmemfs::ctl::top(mnt, o);
   }
   if (cmd == "powercut") {
     if (argc != 3) return usage_error("powercut takes one MOUNTPOINT");
