@@ -409,6 +409,30 @@ uint64_t Allocator::free_huge_extents() const {
   return n;
 }
 
+Allocator::CellCounts Allocator::cell_counts() const {
+  CellCounts c;
+  for (const auto& s : shards_) {
+    std::lock_guard<std::mutex> g(s->mu);
+    c.free += s->free_groups;
+    c.partial += s->partial.size();
+  }
+  return c;
+}
+
+std::string Allocator::cells_of(uint64_t from, uint64_t n) const {
+  std::string out;
+  const uint64_t end = std::min<uint64_t>(ngroups_, from + n);
+  for (uint64_t g = from; g < end;) {
+    Shard& s = *shards_[g / groups_per_shard_];
+    std::lock_guard<std::mutex> lk(s.mu);
+    for (; g < end && g < s.end_group; ++g) {
+      const uint32_t group = static_cast<uint32_t>(g);
+      out += s.partial.count(group) ? 'p' : wholly_free_locked(s, group) ? '.' : 'f';
+    }
+  }
+  return out;
+}
+
 bool Allocator::in_use(uint64_t pool_block) const {
   const uint64_t i = pool_block - data_start_block_;
   Shard& s = const_cast<Allocator*>(this)->shard_of(static_cast<uint32_t>(i / kBlocksPerHuge));

@@ -28,6 +28,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <map>
 #include <unordered_map>
 #include <vector>
@@ -99,6 +100,15 @@ class Allocator {
   uint64_t free_blocks() const { return free_.load(std::memory_order_relaxed); }
   uint64_t total_blocks() const { return data_blocks_; }
   uint64_t free_huge_extents() const;
+  // The data area as 2 MiB cells (usage.h), one per group: how many, how
+  // many are wholly free and partly used (the rest are full), and the cells
+  // [from, from + n) as letters: '.' free, 'p' partly used, 'f' full.
+  uint64_t cells() const { return ngroups_; }
+  struct CellCounts {
+    uint64_t free = 0, partial = 0;
+  };
+  CellCounts cell_counts() const;
+  std::string cells_of(uint64_t from, uint64_t n) const;
   // For tests: is this data block in use in DRAM?
   bool in_use(uint64_t pool_block) const;
 

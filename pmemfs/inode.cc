@@ -45,6 +45,11 @@ InodeTable::InodeTable(Pool& pool, Allocator& alloc, const layout::Superblock& s
   free_ = numbers_.free_count();
 }
 
+std::vector<uint64_t> InodeTable::used_numbers() const {
+  std::lock_guard<std::mutex> g(mu_);
+  return numbers_.used();
+}
+
 size_t InodeTable::free_number_runs() const {
   std::lock_guard<std::mutex> g(mu_);
   return numbers_.runs();

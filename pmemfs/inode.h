@@ -101,6 +101,8 @@ class InodeTable {
 
   uint64_t count() const { return count_; }
   uint64_t free_count() const { return free_.load(); }
+  // Every inode number in use, in order.
+  std::vector<uint64_t> used_numbers() const;
   // DRAM runs of free numbers held (what the free-number state costs).
   size_t free_number_runs() const;
   uint64_t next_generation() { return generation_base_ | next_gen_.fetch_add(1); }

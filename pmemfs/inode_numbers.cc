@@ -79,6 +79,20 @@ void InodeNumbers::give_back(uint64_t ino) {
   add_free(ino, ino + 1);
 }
 
+std::vector<uint64_t> InodeNumbers::used() const {
+  std::vector<uint64_t> out;
+  uint64_t at = 1;
+  auto upto = [&](uint64_t end) {
+    for (; at < end; ++at) out.push_back(at);
+  };
+  for (const auto& [first, end] : free_runs_) {
+    upto(first);
+    at = end;
+  }
+  upto(count_ + 1);
+  return out;
+}
+
 bool InodeNumbers::in_use(uint64_t ino) const {
   auto it = free_runs_.upper_bound(ino);
   if (it == free_runs_.begin()) return true;

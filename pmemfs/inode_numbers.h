@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <vector>
 
 #include "pmemfs/result.h"
 
@@ -29,6 +30,8 @@ class InodeNumbers {
   // Makes ino free again (a dropped allocation, a committed release).
   void give_back(uint64_t ino);
   bool in_use(uint64_t ino) const;
+  // Every number in use, in order.
+  std::vector<uint64_t> used() const;
   uint64_t free_count() const { return free_; }
   // DRAM runs held, for tests: what the state costs.
   size_t runs() const { return free_runs_.size(); }

@@ -4,6 +4,8 @@
 //                                      transport and its requests by opcode, JSON
 //   pmemfs-ctl map FILE [--json]       the file's extents and their size class
 //   pmemfs-ctl powercut MOUNTPOINT     cuts the power of a -o powerfail_sim mount
+//   pmemfs-ctl usage MOUNTPOINT [--svg FILE]
+//                                      the data area as 2 MiB cells: counts, and a drawing
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -11,6 +13,7 @@
 #include "control_xattr.h"
 #include "map_text.h"
 #include "powercut.h"
+#include "usage.h"
 
 namespace {
 
@@ -20,7 +23,8 @@ using pmemfs::ctl::read_control;
 constexpr const char* kUsage =
     "usage: pmemfs-ctl stats MOUNTPOINT\n"
     "       pmemfs-ctl map FILE [--json]\n"
-    "       pmemfs-ctl powercut MOUNTPOINT\n";
+    "       pmemfs-ctl powercut MOUNTPOINT\n"
+    "       pmemfs-ctl usage MOUNTPOINT [--svg FILE]\n";
 
 int usage_error(const std::string& msg) {
   fail(msg + "\n" + kUsage);
@@ -46,6 +50,22 @@ int main(int argc, char** argv) {
   if (cmd == "powercut") {
     if (argc != 3) return usage_error("powercut takes one MOUNTPOINT");
     return pmemfs::ctl::powercut(argv[2]);
+  }
+  if (cmd == "usage") {
+    const char* mnt = nullptr;
+    const char* svg = nullptr;
+    for (int i = 2; i < argc; ++i) {
+      if (std::strcmp(argv[i], "--svg") == 0) {
+        if (++i == argc) return usage_error("--svg needs a FILE");
+        svg = argv[i];
+      } else if (!mnt) {
+        mnt = argv[i];
+      } else {
+        return usage_error("usage takes one MOUNTPOINT");
+      }
+    }
+    if (!mnt) return usage_error("usage needs a MOUNTPOINT");
+    return pmemfs::ctl::usage(mnt, svg);
   }
   if (cmd == "map") {
     bool as_json = false;
