@@ -98,7 +98,8 @@ UsageSummary summarize_cells(std::string_view cells, uint64_t free_blocks) {
 }
 
 std::string usage_svg(const UsageSummary& s, std::string_view cells, std::string_view title) {
-  constexpr uint64_t kPerRow = 64, kPx = 8, kTop = 28, kLegend = 24;
+  // The legend is two rows of two, so that counts of any width fit.
+  constexpr uint64_t kPerRow = 64, kPx = 8, kTop = 28, kLegend = 32;
   const uint64_t rows = (cells.size() + kPerRow - 1) / kPerRow;
   const uint64_t width = kPerRow * kPx, height = kTop + rows * kPx + kLegend + 8;
   std::string out;
@@ -140,11 +141,11 @@ std::string usage_svg(const UsageSummary& s, std::string_view cells, std::string
     uint64_t n;
   } legend[] = {{Cell::kFree, "free", s.free},
                 {Cell::kPartial, "partly used", s.partial},
-                {Cell::kFull, "full, smaller pieces", s.full},
+                {Cell::kFull, "full, in smaller pieces", s.full},
                 {Cell::kHuge, "one 2 MiB extent", s.huge}};
-  uint64_t x = 0;
-  const uint64_t y = kTop + rows * kPx + 8;
-  for (const auto& l : legend) {
+  for (size_t i = 0; i < 4; ++i) {
+    const auto& l = legend[i];
+    const uint64_t x = i % 2 * (width / 2), y = kTop + rows * kPx + 6 + i / 2 * 14;
     std::snprintf(buf, sizeof buf,
                   "<rect x=\"%llu\" y=\"%llu\" width=\"10\" height=\"10\" fill=\"%s\"/>"
                   "<text x=\"%llu\" y=\"%llu\">%s %llu</text>\n",
@@ -152,7 +153,6 @@ std::string usage_svg(const UsageSummary& s, std::string_view cells, std::string
                   color(static_cast<char>(l.c)), static_cast<unsigned long long>(x + 14),
                   static_cast<unsigned long long>(y + 9), l.what, static_cast<unsigned long long>(l.n));
     out += buf;
-    x += 128;
   }
   out += "</svg>\n";
   return out;
