@@ -39,8 +39,10 @@ void kernel_puts(RingEntry& e, uint32_t opcode, uint64_t unique, const void* op,
   in.unique = unique;
   in.nodeid = 7;
   std::memcpy(e.header()->in_out, &in, sizeof in);
-  std::memcpy(e.header()->op_in, op, op_len);
-  std::memcpy(e.payload(), rest, rest_len);
+  // memcpy's pointers must not be null even for no bytes (UBSan says so):
+  // a request without a first argument passes nullptr.
+  if (op_len) std::memcpy(e.header()->op_in, op, op_len);
+  if (rest_len) std::memcpy(e.payload(), rest, rest_len);
   k::fuse_uring_ent_in_out io{};
   io.commit_id = unique;
   io.payload_sz = static_cast<uint32_t>(rest_len);
