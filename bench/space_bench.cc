@@ -4,13 +4,17 @@
 // process, through the library, no mount.
 //
 //   build/bench/bench_space [OPS [SEED]]   (default 10000 ops, seed 1)
-//   build/bench/bench_space aging [POOL_GIB [SEED]]   (default 6 GiB)
+//   build/bench/bench_space aging [POOL_GIB [SEED [SVG_PREFIX]]]
+//                                  (default 6 GiB, seed 1, /tmp/pmemfs-aging)
 //
 // aging (issue 12 item 5): churns files of a Geriatrix-like size mix
 // (mostly small, some large; written sequentially or scattered; deleted at
 // random) through several times the pool's size until it is 75% full, then
 // writes new 1 GiB files sequentially and reports their share in 2 MiB
-// extents (target >= 90%), the free 2 MiB regions left and the rate.
+// extents (target >= 90%), the free 2 MiB regions left and the rate. It
+// draws the pool as 2 MiB cells (pmemfs/usage.h, as `pmemfs-ctl usage
+// --svg`) once aged, before the new files (SVG_PREFIX-before.svg), and
+// after them (SVG_PREFIX-after.svg), and prints each drawing's summary.
 //
 // The tmpfs figure is counted, not measured: a model applies each operation
 // at 4 KiB page granularity as shmem does (a write or fallocate holds every
@@ -39,6 +43,7 @@
 #include "pmemfs/alloc.h"
 #include "pmemfs/filesystem.h"
 #include "pmemfs/fs_impl.h"
+#include "pmemfs/usage.h"
 
 namespace {
 
@@ -312,7 +317,27 @@ void sequential_case(Filesystem& fs, const char* label, uint64_t size, uint64_t 
 
 }  // namespace
 
-int aging(uint64_t pool_gib, uint64_t seed) {
+// Writes the pool's cells as SVG to path and prints their summary.
+void draw(Filesystem& fs, const std::string& path, const char* when) {
+  auto summary = fs.usage();
+  auto cells = summary.ok() ? fs.usage_cells(0, summary->cells) : pmemfs::Result<std::string>(pmemfs::err(EIO));
+  if (!cells.ok()) {
+    std::printf("  usage %s: failed\n", when);
+    return;
+  }
+  const pmemfs::UsageSummary s = pmemfs::summarize_cells(*cells, summary->free_blocks);
+  const std::string svg = pmemfs::usage_svg(s, *cells, std::string("aging benchmark, ") + when);
+  if (FILE* f = std::fopen(path.c_str(), "w")) {
+    std::fwrite(svg.data(), 1, svg.size(), f);
+    std::fclose(f);
+  }
+  std::printf("  usage %s (%s):\n", when, path.c_str());
+  std::string text = s.to_text();
+  for (size_t at = 0, nl; (nl = text.find('\n', at)) != std::string::npos; at = nl + 1)
+    std::printf("    %s\n", text.substr(at, nl - at).c_str());
+}
+
+int aging(uint64_t pool_gib, uint64_t seed, const std::string& svg_prefix) {
   const std::string path = "/dev/shm/pmemfs-agingbench-" + std::to_string(getpid()) + ".pool";
   auto fs = fresh(path, pool_gib << 30);
   if (!fs) return 1;
@@ -388,6 +413,7 @@ int aging(uint64_t pool_gib, uint64_t seed) {
   std::printf("  free: %.1f MiB, of it in whole free 2 MiB regions: %llu (%.1f%%)\n",
               static_cast<double>(free_blocks * kPage) / kMiB, static_cast<unsigned long long>(free_huge),
               100.0 * ratio(free_huge * 512, free_blocks));
+  draw(*fs, svg_prefix + "-before.svg", "aged, before the new files");
   int rc = 0;
   for (int i = 0; i < 8; ++i) {
     if (alloc.free_blocks() * kPage < (1ull << 30) + 64 * kMiB) break;
@@ -404,6 +430,7 @@ int aging(uint64_t pool_gib, uint64_t seed) {
     if (ratio(s.huge, s.mapped) < 0.90) rc = 2;
   }
   std::printf("  free 2 MiB regions left: %llu\n", static_cast<unsigned long long>(alloc.free_huge_extents()));
+  draw(*fs, svg_prefix + "-after.svg", "after the new files");
   fs.reset();
   unlink(path.c_str());
   return rc;
@@ -412,7 +439,8 @@ int aging(uint64_t pool_gib, uint64_t seed) {
 int main(int argc, char** argv) {
   if (argc > 1 && std::string(argv[1]) == "aging")
     return aging(argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 6,
-                 argc > 3 ? std::strtoull(argv[3], nullptr, 10) : 1);
+                 argc > 3 ? std::strtoull(argv[3], nullptr, 10) : 1,
+                 argc > 4 ? argv[4] : "/tmp/pmemfs-aging");
   const uint64_t ops = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 10000;
   const uint64_t seed = argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 1;
   const std::string path = "/dev/shm/pmemfs-spacebench-" + std::to_string(getpid()) + ".pool";

@@ -14,6 +14,7 @@ namespace pmemfs::daemon {
 
 bool is_control_xattr(std::string_view name) {
   return name == kStatsXattr || name == kMapXattr || name.starts_with(kMapPagePrefix) ||
+         name == kUsageXattr || name.starts_with(kUsageCellsPrefix) ||
          name == kPowerFailXattr || name == kPowerCutXattr || is_remount_xattr(name);
 }
 
@@ -65,6 +66,20 @@ std::optional<Result<std::string>> control_getxattr(OpsContext& c, uint64_t ino,
     // Only the root carries them, so `getfattr -d` on ordinary files stays quiet.
     if (ino != FUSE_ROOT_ID) return Result<std::string>(err(ENODATA));
     return Result<std::string>(name == kStatsXattr ? stats_to_json(c) : powerfail_to_json(c));
+  }
+  if (name == kUsageXattr || name.starts_with(kUsageCellsPrefix)) {
+    if (ino != FUSE_ROOT_ID) return Result<std::string>(err(ENODATA));
+    if (name == kUsageXattr) {
+      auto u = c.fs->usage();
+      if (!u) return Result<std::string>(err(u.error()));
+      return Result<std::string>(u->to_json());
+    }
+    const std::string_view digits = name.substr(kUsageCellsPrefix.size());
+    uint64_t from = 0;
+    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), from);
+    if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size())
+      return Result<std::string>(err(ENODATA));
+    return c.fs->usage_cells(from, kUsagePageCells);
   }
   if (name == kMapXattr) {
     auto m = c.fs->map(ino);

@@ -47,6 +47,17 @@ inline constexpr std::string_view kPowerFailXattr = "user.pmemfs.powerfail";
 // waiting for the daemon to exit is left to pmemfs-ctl.
 inline constexpr std::string_view kPowerCutXattr = "user.pmemfs.powercut";
 
+// On the root: the data area as 2 MiB cells, UsageSummary::to_json()
+// (usage.h): {"cells":3072,"cell_bytes":2097152,"free":1200,"partial":300,
+// "full":72,"huge":1500,"free_blocks":...,"free_whole_blocks":...}.
+inline constexpr std::string_view kUsageXattr = "user.pmemfs.usage";
+// On the root, "user.pmemfs.usage.cells.FROM" (FROM in decimal): the cells
+// from FROM on, one letter each ('.' free, 'p' partly used, 'f' full in
+// smaller pieces, 'H' one 2 MiB extent), at most kUsagePageCells of them; an
+// empty value past the last cell.
+inline constexpr std::string_view kUsageCellsPrefix = "user.pmemfs.usage.cells.";
+inline constexpr size_t kUsagePageCells = 65000;
+
 bool is_control_xattr(std::string_view name);
 // user.pmemfs.remount.OPTIONS (remount.h), on the root, get only, root only.
 bool is_remount_xattr(std::string_view name);

@@ -1,10 +1,15 @@
 // Allocator: 4 KiB blocks and 2 MiB extents of the data area.
 //
-// DRAM mirrors the persistent block bitmap; the pool's bitmap changes only
-// through journal bit records in the caller's Txn. Groups are the 2 MiB
-// aligned runs of 512 blocks; they are split among shards, each with its own
-// mutex, so two threads allocating or freeing at once usually take different
-// locks. Freed blocks return to the free lists only when the freeing Txn
+// The pool's block bitmap changes only through journal bit records in the
+// caller's Txn; DRAM holds what is free in a compact form that grows with
+// what is stored, not with the pool: groups (the 2 MiB aligned runs of 512
+// blocks) that are wholly free as runs of groups, groups partly used with
+// their 512 bits, and full groups as nothing at all. So an empty 16 TiB pool
+// costs a few hundred bytes, and mounting it reads only the pages of the
+// bitmap that hold anything (Pool::data_ranges: the holes of a sparse or
+// fallocated pool file are never touched). Groups are split among shards,
+// each with its own mutex, so two threads allocating or freeing at once
+// usually take different locks. Freed blocks return to the free lists only when the freeing Txn
 // commits (a crash before then must find them still owned); reserved blocks
 // return if the reserving Txn is dropped.
 //
@@ -23,7 +28,8 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
-#include <set>
+#include <string>
+#include <map>
 #include <unordered_map>
 #include <vector>
 
@@ -94,22 +100,50 @@ class Allocator {
   uint64_t free_blocks() const { return free_.load(std::memory_order_relaxed); }
   uint64_t total_blocks() const { return data_blocks_; }
   uint64_t free_huge_extents() const;
+  // The data area as 2 MiB cells (usage.h), one per group: how many, how
+  // many are wholly free and partly used (the rest are full), and the cells
+  // [from, from + n) as letters: '.' free, 'p' partly used, 'f' full.
+  uint64_t cells() const { return ngroups_; }
+  struct CellCounts {
+    uint64_t free = 0, partial = 0;
+  };
+  CellCounts cell_counts() const;
+  std::string cells_of(uint64_t from, uint64_t n) const;
   // For tests: is this data block in use in DRAM?
   bool in_use(uint64_t pool_block) const;
 
  private:
+  static constexpr uint32_t kWordsPerGroup = layout::kBlocksPerHuge / 64;
+  // A partly used group: its bits (1 = used or reserved) and how many are 0.
+  struct Group {
+    uint64_t bits[kWordsPerGroup];
+    uint32_t nfree;
+  };
   struct Shard {
-    std::mutex mu;  // guards the groups' bits and the two sets; a leaf lock
-    std::set<uint32_t> full_free;  // groups with all 512 blocks free
-    std::set<uint32_t> partial;    // groups with some blocks free
+    std::mutex mu;  // guards everything below but the bounds; a leaf lock
+    // Runs of wholly free groups: first group -> end group (exclusive).
+    std::map<uint32_t, uint32_t> free_runs;
+    uint64_t free_groups = 0;         // groups in free_runs
+    std::map<uint32_t, Group> partial;  // groups with blocks both used and free
     uint32_t first_group = 0, end_group = 0;
   };
   Shard& shard_of(uint32_t group) { return *shards_[group / groups_per_shard_]; }
   uint32_t home_shard() const;
-  uint32_t group_free_count_locked(uint32_t group) const;
-  void reclassify_locked(Shard& s, uint32_t group);
+  // The DRAM state of groups, for the shard that holds them. REQUIRES s.mu
+  // (or the constructor).
+  static bool wholly_free_locked(const Shard& s, uint32_t group);
+  static void add_free_locked(Shard& s, uint32_t first, uint32_t end);
+  static void remove_free_locked(Shard& s, uint32_t group);
+  // The bits of group, to change: a free group becomes a partial one of
+  // zeros, a full one of ones. settle_locked() files it again afterwards.
+  static Group& open_locked(Shard& s, uint32_t group);
+  static void settle_locked(Shard& s, uint32_t group);
+  static bool used_locked(const Shard& s, uint64_t index);
+  // Builds the shards from the persistent bitmap, reading only its pages
+  // that may hold set bits.
+  void load();
   // Takes up to want free blocks starting exactly at index; returns how many.
-  uint32_t take_run_locked(uint64_t index, uint32_t want, uint64_t group_end);
+  uint32_t take_run_locked(Shard& s, uint64_t index, uint32_t want, uint64_t group_end);
   Run reserve(Txn& txn, uint64_t index, uint32_t n);
   void release(uint64_t index, uint64_t n);
   Result<Run> alloc_in_shard(Txn& txn, Shard& s, uint32_t want, uint64_t file_block);
@@ -129,7 +163,6 @@ class Allocator {
   const uint64_t bitmap_off_;
   uint32_t ngroups_ = 0;
   uint32_t groups_per_shard_ = 1;
-  std::vector<uint64_t> bits_;  // 1 = used; word w belongs to group w / 8
   std::vector<std::unique_ptr<Shard>> shards_;
   std::atomic<uint64_t> free_{0};
   std::mutex wait_mu_;  // guards freeing_, announced_; a leaf lock

@@ -18,6 +18,7 @@
 #include "pmemfs/persist_mode.h"
 #include "pmemfs/powerfail.h"
 #include "pmemfs/result.h"
+#include "pmemfs/usage.h"
 
 namespace pmemfs {
 
@@ -246,6 +247,12 @@ class Filesystem {
   virtual Result<std::vector<ExtentInfo>> map(uint64_t ino, uint64_t from_offset,
                                               size_t max_entries) = 0;
   Result<std::vector<ExtentInfo>> map(uint64_t ino) { return map(ino, 0, SIZE_MAX); }
+  // The data area as 2 MiB cells (usage.h): how many of each class, and the
+  // cells [from, from + max) as letters. Both read every file's extents (a
+  // cell full as one 2 MiB extent is told from one full of smaller pieces
+  // only by them): the cost of a listing of every inode in use.
+  virtual Result<UsageSummary> usage() = 0;
+  virtual Result<std::string> usage_cells(uint64_t from, size_t max) = 0;
 };
 
 }  // namespace pmemfs

@@ -77,6 +77,8 @@ class FsImpl final : public Filesystem {
   using Filesystem::map;
   Result<std::vector<ExtentInfo>> map(uint64_t ino, uint64_t from_offset,
                                       size_t max_entries) override;
+  Result<UsageSummary> usage() override;
+  Result<std::string> usage_cells(uint64_t from, size_t max) override;
 
   FaultTestHooks& test_hooks() { return hooks_; }
   // Seams for the in-process fault-path benchmarks.
@@ -90,6 +92,9 @@ class FsImpl final : public Filesystem {
  private:
   using InodeRef = std::shared_ptr<Inode>;
   Result<InodeRef> get(uint64_t ino) { return inodes_->get(ino); }
+  // The cells (data-area 2 MiB groups) that are one 2 MiB extent of a file,
+  // sorted: from every regular file's map.
+  std::vector<uint64_t> huge_cells();
   // The directory index, built on first use. REQUIRES: dir.lock held.
   Result<Directory*> dir_of(Inode& dir);
   // REQUIRES: inode.lock held.

@@ -3,7 +3,6 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include <bit>
 #include <cstring>
 
 #include <spdlog/spdlog.h>
@@ -41,21 +40,26 @@ InodeTable::InodeTable(Pool& pool, Allocator& alloc, const layout::Superblock& s
       alloc_(alloc),
       count_(sb.inode_count),
       table_off_(sb.inode_table_off),
-      bitmap_off_(sb.inode_bitmap_off) {
-  const uint64_t words = (count_ + 63) / 64;
-  const auto* persistent = pool_.at<uint64_t>(bitmap_off_);
-  bits_.assign(persistent, persistent + words);
-  if (count_ % 64) bits_[words - 1] |= ~uint64_t{0} << (count_ % 64);
-  uint64_t used = 0;
-  for (uint64_t w : bits_) used += std::popcount(w);
-  free_ = words * 64 - used;
+      bitmap_off_(sb.inode_bitmap_off),
+      numbers_(pool, sb.inode_bitmap_off, sb.inode_count) {
+  free_ = numbers_.free_count();
+}
+
+std::vector<uint64_t> InodeTable::used_numbers() const {
+  std::lock_guard<std::mutex> g(mu_);
+  return numbers_.used();
+}
+
+size_t InodeTable::free_number_runs() const {
+  std::lock_guard<std::mutex> g(mu_);
+  return numbers_.runs();
 }
 
 Result<std::shared_ptr<Inode>> InodeTable::get(uint64_t ino) {
   std::lock_guard<std::mutex> g(mu_);
   if (ino == 0 || ino > count_) return err(ESTALE);
   if (auto it = cache_.find(ino); it != cache_.end()) return it->second;
-  if (!bit(ino)) return err(ESTALE);
+  if (!numbers_.in_use(ino)) return err(ESTALE);
   auto inode = std::make_shared<Inode>(ino, pool_, alloc_);
   std::memcpy(&inode->rec, pool_.at<InodeRecord>(record_off(ino)), sizeof(InodeRecord));
   if (inode->rec.checksum != crc32c(&inode->rec, offsetof(InodeRecord, checksum)) ||
@@ -70,29 +74,24 @@ Result<std::shared_ptr<Inode>> InodeTable::get(uint64_t ino) {
 
 Result<std::shared_ptr<Inode>> InodeTable::allocate(Txn& txn) {
   std::lock_guard<std::mutex> g(mu_);
-  const uint64_t words = bits_.size();
-  for (uint64_t k = 0; k < words; ++k) {
-    uint64_t w = (hint_ + k) % words;
-    if (bits_[w] == ~uint64_t{0}) continue;
-    uint64_t b = std::countr_one(bits_[w]);
-    uint64_t ino = w * 64 + b + 1;
-    bits_[w] |= uint64_t{1} << b;
-    hint_ = w;
-    --free_;
-    txn.set_bits(bitmap_off_ + w * 8, uint64_t{1} << b);
-    txn.on_abort([this, w, b, ino] {
-      std::lock_guard<std::mutex> g2(mu_);
-      bits_[w] &= ~(uint64_t{1} << b);
-      cache_.erase(ino);
-      ++free_;
-    });
-    auto inode = std::make_shared<Inode>(ino, pool_, alloc_);
-    inode->rec.generation = next_generation();
-    (void)inode->extents.load();  // an empty record: frees the inline slots
-    cache_[ino] = inode;
-    return inode;
-  }
-  return err(ENOSPC);
+  auto taken = numbers_.take(hint_);
+  if (!taken.ok()) return err(ENOSPC);
+  const uint64_t ino = *taken;
+  const uint64_t w = (ino - 1) / 64, b = (ino - 1) % 64;
+  hint_ = w * 64 + 1;  // the word's first: as the bitmap search did
+  --free_;
+  txn.set_bits(bitmap_off_ + w * 8, uint64_t{1} << b);
+  txn.on_abort([this, ino] {
+    std::lock_guard<std::mutex> g2(mu_);
+    numbers_.give_back(ino);
+    cache_.erase(ino);
+    ++free_;
+  });
+  auto inode = std::make_shared<Inode>(ino, pool_, alloc_);
+  inode->rec.generation = next_generation();
+  (void)inode->extents.load();  // an empty record: frees the inline slots
+  cache_[ino] = inode;
+  return inode;
 }
 
 void InodeTable::write(Txn& txn, Inode& inode) {
@@ -108,9 +107,9 @@ void InodeTable::release(Txn& txn, Inode& inode) {
   txn.write_record(record_off(ino), freed);
   const uint64_t w = (ino - 1) / 64, mask = uint64_t{1} << ((ino - 1) % 64);
   txn.clear_bits(bitmap_off_ + w * 8, mask);
-  txn.on_commit([this, ino, w, mask] {
+  txn.on_commit([this, ino] {
     std::lock_guard<std::mutex> g(mu_);
-    bits_[w] &= ~mask;
+    numbers_.give_back(ino);
     cache_.erase(ino);
     ++free_;
   });

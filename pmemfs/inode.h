@@ -22,6 +22,7 @@
 #include "pmemfs/dir.h"
 #include "pmemfs/extent.h"
 #include "pmemfs/inode_lock.h"
+#include "pmemfs/inode_numbers.h"
 #include "pmemfs/layout.h"
 #include "pmemfs/mapping.h"
 #include "pmemfs/result.h"
@@ -100,20 +101,23 @@ class InodeTable {
 
   uint64_t count() const { return count_; }
   uint64_t free_count() const { return free_.load(); }
+  // Every inode number in use, in order.
+  std::vector<uint64_t> used_numbers() const;
+  // DRAM runs of free numbers held (what the free-number state costs).
+  size_t free_number_runs() const;
   uint64_t next_generation() { return generation_base_ | next_gen_.fetch_add(1); }
   void set_generation_base(uint64_t mount_count) { generation_base_ = mount_count << 32; }
 
  private:
   uint64_t record_off(uint64_t ino) const { return table_off_ + (ino - 1) * sizeof(layout::InodeRecord); }
-  bool bit(uint64_t ino) const { return bits_[(ino - 1) / 64] >> ((ino - 1) % 64) & 1; }
 
   Pool& pool_;
   Allocator& alloc_;
   const uint64_t count_, table_off_, bitmap_off_;
-  mutable std::mutex mu_;  // guards cache_, bits_, hint_; a leaf lock
+  mutable std::mutex mu_;  // guards cache_, numbers_, hint_; a leaf lock
   std::unordered_map<uint64_t, std::shared_ptr<Inode>> cache_;
-  std::vector<uint64_t> bits_;  // DRAM mirror of the inode bitmap
-  uint64_t hint_ = 0;
+  InodeNumbers numbers_;  // which numbers are free (inode_numbers.h)
+  uint64_t hint_ = 1;     // where the next allocation starts looking
   std::atomic<uint64_t> free_{0};
   uint64_t generation_base_ = 0;
   std::atomic<uint64_t> next_gen_{1};

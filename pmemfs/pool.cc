@@ -219,6 +219,7 @@ Result<std::unique_ptr<Pool>> Pool::open(const std::string& path, const PoolOpen
     return pool;
   }
 
+  pool->plain_file_ = S_ISREG(st.st_mode);
   if (int rc = pmem2_source_from_fd(&pool->source_, fd); rc != 0) {
     spdlog::error("{}: cannot use it as a pool: {}", path, pmem2_reason(rc));
     return err(EINVAL);
@@ -327,6 +328,30 @@ const char* Pool::persist_method() const {
   if (anonymous_) return "memory";
   if (granularity_ != Granularity::kPage) return "pmem";
   return cpu_persisted_pages_ ? "cpu" : "msync";
+}
+
+std::vector<std::pair<uint64_t, uint64_t>> Pool::data_ranges(uint64_t off, uint64_t len) const {
+  std::vector<std::pair<uint64_t, uint64_t>> out;
+  if (!plain_file_ || fd_ < 0) {
+    out.emplace_back(off, len);
+    return out;
+  }
+  const uint64_t end = off + len;
+  uint64_t at = off;
+  while (at < end) {
+    const off_t data = lseek(fd_, static_cast<off_t>(at), SEEK_DATA);
+    if (data < 0) {
+      if (errno == ENXIO) break;  // nothing but holes from here on
+      out.emplace_back(at, end - at);  // cannot tell: all of it
+      break;
+    }
+    if (static_cast<uint64_t>(data) >= end) break;
+    off_t hole = lseek(fd_, data, SEEK_HOLE);
+    const uint64_t stop = hole < 0 ? end : std::min<uint64_t>(end, static_cast<uint64_t>(hole));
+    out.emplace_back(static_cast<uint64_t>(data), stop - static_cast<uint64_t>(data));
+    at = stop;
+  }
+  return out;
 }
 
 Status Pool::write_back() {

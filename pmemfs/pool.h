@@ -10,6 +10,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "pmemfs/bus_guard.h"
 #include "pmemfs/persist_mode.h"
@@ -100,6 +102,14 @@ class Pool {
   void memcpy_persist(void* dst, const void* src, size_t len, bool nodrain = false);
   void memset_persist(void* dst, int c, size_t len, bool nodrain = false);
 
+  // The parts of [off, off + len) that may hold anything but zeros, in
+  // order, as (offset, length). A pool file mapped shared is asked with
+  // SEEK_DATA/SEEK_HOLE, so its holes and unwritten extents (a sparse or
+  // fallocated file never written there) are left out without a page of
+  // them being touched; every other pool answers the whole range. For
+  // mount-time scans of the bitmaps, whose cost must follow what is stored.
+  std::vector<std::pair<uint64_t, uint64_t>> data_ranges(uint64_t off, uint64_t len) const;
+
   // The power-fail simulator, or nullptr when the pool was opened without it.
   PowerFailSim* powerfail() const { return sim_.get(); }
   // What a power cut right now would leave behind, as a new pool: the file
@@ -122,6 +132,7 @@ class Pool {
   std::string path_;
   pmem2_map* map_ = nullptr;
   pmem2_source* source_ = nullptr;
+  bool plain_file_ = false;    // a regular file mapped MAP_SHARED: it is what the mapping reads
   bool own_mapping_ = false;   // base_ is our own mmap() (sim, views), not pmem2's
   char* durable_ = nullptr;    // the file's shared mapping under powerfail_sim
   std::unique_ptr<PowerFailSim> sim_;

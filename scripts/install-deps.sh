@@ -16,8 +16,9 @@ packages=(
   libisal-dev nlohmann-json3-dev
   # mkfs.pmemfs: finds existing filesystem signatures (like mkfs.ext4 does)
   libblkid-dev
-  # tests and benchmarks (Google Test, Google Benchmark, fio)
-  libgtest-dev libbenchmark-dev fio
+  # tests and benchmarks (Google Test, Google Benchmark, fio; mkfs.xfs for
+  # bench/mount_cost.sh's sparse multi-TiB pools)
+  libgtest-dev libbenchmark-dev fio xfsprogs
   # tests: mkfs.ext4 makes the foreign filesystem mkfs.pmemfs must not overwrite
   e2fsprogs
   # tests: setfacl/getfacl for the POSIX ACL mount tests

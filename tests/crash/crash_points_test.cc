@@ -383,7 +383,9 @@ class CountingEnvironment : public ::testing::Environment {
                 static_cast<unsigned long long>(g_total_states));
     // Thousands per run, as the suite promises (unless a filter ran only a
     // few cases); fewer means the harness stopped seeing the persist points.
-    if (::testing::GTEST_FLAG(filter) == "*") EXPECT_GE(g_total_states, 1000u);
+    if (::testing::GTEST_FLAG(filter) == "*") {
+      EXPECT_GE(g_total_states, 1000u);
+    }
   }
 };
 const auto* const g_env = ::testing::AddGlobalTestEnvironment(new CountingEnvironment);

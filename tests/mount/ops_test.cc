@@ -8,6 +8,7 @@
 #include <sys/syscall.h>
 #include <sys/xattr.h>
 
+#include <cstdio>
 #include <cstring>
 #include <chrono>
 #include <set>
@@ -577,6 +578,67 @@ TEST_F(OpsTest, CtlMapShowsEveryExtentOfAHeavilyFragmentedFile) {
   EXPECT_EQ(0, listxattr(f.c_str(), buf, sizeof buf));
   EXPECT_ERRNO(setxattr(f.c_str(), "user.pmemfs.map.0", "x", 1, 0), EPERM);
   EXPECT_ERRNO(removexattr(f.c_str(), "user.pmemfs.map.0"), EPERM);
+}
+
+// pmemfs-ctl usage: the cell counts of a known layout (one file of two 2 MiB
+// extents, one of three blocks, the root's directory block), as text and as
+// a drawing; refused off the mount point. (usage_test has the exact counts
+// of one thread's allocations.)
+TEST_F(OpsTest, CtlUsageCountsTheCellsOfAKnownLayout) {
+  int fd = open(p("big").c_str(), O_CREAT | O_WRONLY, 0644);
+  ASSERT_GE(fd, 0) << strerror(errno);
+  ASSERT_EQ(0, fallocate(fd, 0, 0, 4 << 20)) << strerror(errno);
+  close(fd);
+  fd = open(p("small").c_str(), O_CREAT | O_WRONLY, 0644);
+  ASSERT_GE(fd, 0) << strerror(errno);
+  std::string data(3 * 4096, 's');
+  ASSERT_EQ(static_cast<ssize_t>(data.size()), write(fd, data.data(), data.size()));
+  close(fd);
+
+  auto r = run({ctl_path(), "usage", fs_->mnt()});
+  ASSERT_EQ(0, r.status) << r.output;
+  uint64_t cells = 0;
+  ASSERT_EQ(1, std::sscanf(r.output.c_str(), "data area: %lu cells", &cells)) << r.output;
+  ASSERT_GT(cells, 100u);
+  ASSERT_LT(cells, MountedFs::kDefaultPoolSize / (2 << 20));
+  auto has = [&](const std::string& label, uint64_t n) {
+    const size_t at = r.output.find(label);
+    if (at == std::string::npos) return false;
+    uint64_t got = 0;
+    return std::sscanf(r.output.c_str() + at + label.size(), " %lu", &got) == 1 && got == n;
+  };
+  // The root's block and the small file's share a cell when one thread
+  // served both; the allocator's shards are per thread, and the daemon's
+  // request threads are several.
+  const uint64_t partial = has("partly used", 1) ? 1 : 2;
+  EXPECT_TRUE(has("partly used", partial)) << r.output;
+  EXPECT_TRUE(has("free (whole 2 MiB regions)", cells - 2 - partial)) << r.output;
+  EXPECT_TRUE(has("full, in smaller pieces", 0)) << r.output;
+  EXPECT_TRUE(has("full, one 2 MiB extent", 2)) << r.output;
+
+  const std::string svg = fs_->dir() + "/usage.svg";
+  auto d = run({ctl_path(), "usage", fs_->mnt(), "--svg", svg});
+  ASSERT_EQ(0, d.status) << d.output;
+  EXPECT_EQ(r.output, d.output) << "the drawing's counts are the summary's";
+  std::string doc;
+  {
+    std::FILE* f = std::fopen(svg.c_str(), "r");
+    ASSERT_TRUE(f);
+    char buf[65536];
+    for (size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) doc.append(buf, n);
+    std::fclose(f);
+  }
+  EXPECT_EQ(0u, doc.find("<svg"));
+  size_t rects = 0;
+  for (size_t i = 0; (i = doc.find("<rect ", i)) != std::string::npos; ++i) ++rects;
+  EXPECT_EQ(cells + 4, rects);  // a cell each, and the legend's four
+
+  auto off = run({ctl_path(), "usage", p("small")});
+  EXPECT_EQ(1, off.status);
+  EXPECT_NE(std::string::npos, off.output.find("give the mount point")) << off.output;
+  char buf[16];
+  EXPECT_EQ(0, listxattr(fs_->mnt().c_str(), buf, sizeof buf)) << "control attributes are never listed";
+  EXPECT_ERRNO(setxattr(fs_->mnt().c_str(), "user.pmemfs.usage", "x", 1, 0), EPERM);
 }
 
 // Waits for statfs's free blocks to reach want (frees may complete just after

@@ -125,5 +125,49 @@ TEST(Alloc, TwoThreadsAllocateAndFreeWithoutLosingBlocks) {
   EXPECT_EQ(reloaded.free_blocks(), before);
 }
 
+// The DRAM state (runs of free groups, partial groups' bits, full groups as
+// nothing) rebuilt from the persistent bitmap is the one that wrote it,
+// down to the short last group of a data area that is not a multiple of
+// 2 MiB.
+TEST(Alloc, ReloadedFromTheBitmapAgreesBlockByBlock) {
+  auto pool = Pool::in_memory(kPoolSize);
+  layout::Superblock sb = Fixture::make_sb();
+  sb.data_blocks -= 100;
+  Journal journal{*pool, 0, 4, 256 << 10};
+  Allocator alloc{*pool, sb};
+  const uint64_t groups = (sb.data_blocks + layout::kBlocksPerHuge - 1) / layout::kBlocksPerHuge;
+  EXPECT_EQ(alloc.free_blocks(), sb.data_blocks);
+  EXPECT_EQ(alloc.free_huge_extents(), groups - 1);
+  std::vector<pmemfs::Run> held;
+  Txn txn = journal.begin();
+  for (int i = 0; i < 3; ++i) held.push_back(*alloc.alloc_huge(txn));
+  for (uint32_t n = 1; n < 40; ++n) held.push_back(*alloc.alloc(txn, n, 0, n * 37));
+  held.push_back(*alloc.alloc_exact(txn, 300));
+  ASSERT_TRUE(txn.commit().ok());
+  Txn frees = journal.begin();
+  for (size_t i = 0; i < held.size(); i += 3) alloc.free(frees, held[i].pool_block, held[i].nblocks);
+  ASSERT_TRUE(frees.commit().ok());
+
+  Allocator reloaded{*pool, sb};
+  EXPECT_EQ(reloaded.free_blocks(), alloc.free_blocks());
+  EXPECT_EQ(reloaded.free_huge_extents(), alloc.free_huge_extents());
+  const uint64_t first = sb.data_off / layout::kBlockSize;
+  for (uint64_t b = first; b < first + sb.data_blocks; ++b)
+    ASSERT_EQ(reloaded.in_use(b), alloc.in_use(b)) << b;
+  // Everything free again: one run of groups, the short last one partial.
+  Txn all = journal.begin();
+  for (size_t i = 0; i < held.size(); ++i)
+    if (i % 3) alloc.free(all, held[i].pool_block, held[i].nblocks);
+  ASSERT_TRUE(all.commit().ok());
+  EXPECT_EQ(alloc.free_blocks(), sb.data_blocks);
+  EXPECT_EQ(alloc.free_huge_extents(), groups - 1);
+  // The short group is never a 2 MiB extent, and all of it can be had in 4 KiB runs.
+  Txn fill = journal.begin();
+  uint64_t got = 0;
+  for (auto r = alloc.alloc(fill, 512, 0, 0); r.ok(); r = alloc.alloc(fill, 512, 0, 0)) got += r->nblocks;
+  EXPECT_EQ(got, sb.data_blocks);
+  EXPECT_EQ(alloc.alloc_huge(fill).error(), ENOSPC);
+}
+
 }  // namespace
 }  // namespace pmemfs

@@ -7,6 +7,8 @@
 //   pmemfs-ctl top MOUNTPOINT [--once [--json]] [--interval S]
 //                                      a live view of requests, faults, commits
 //                                      and free space (top.h)
+//   pmemfs-ctl usage MOUNTPOINT [--svg FILE]
+//                                      the data area as 2 MiB cells: counts, and a drawing
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -16,6 +18,7 @@
 #include "map_text.h"
 #include "powercut.h"
 #include "top.h"
+#include "usage.h"
 
 namespace {
 
@@ -26,7 +29,8 @@ constexpr const char* kUsage =
     "usage: pmemfs-ctl stats MOUNTPOINT\n"
     "       pmemfs-ctl map FILE [--json]\n"
     "       pmemfs-ctl powercut MOUNTPOINT\n"
-    "       pmemfs-ctl top MOUNTPOINT [--once [--json]] [--interval SECONDS]\n";
+    "       pmemfs-ctl top MOUNTPOINT [--once [--json]] [--interval SECONDS]\n"
+    "       pmemfs-ctl usage MOUNTPOINT [--svg FILE]\n";
 
 int usage_error(const std::string& msg) {
   fail(msg + "\n" + kUsage);
@@ -75,6 +79,22 @@ int main(int argc, char** argv) {
   if (cmd == "powercut") {
     if (argc != 3) return usage_error("powercut takes one MOUNTPOINT");
     return pmemfs::ctl::powercut(argv[2]);
+  }
+  if (cmd == "usage") {
+    const char* mnt = nullptr;
+    const char* svg = nullptr;
+    for (int i = 2; i < argc; ++i) {
+      if (std::strcmp(argv[i], "--svg") == 0) {
+        if (++i == argc) return usage_error("--svg needs a FILE");
+        svg = argv[i];
+      } else if (!mnt) {
+        mnt = argv[i];
+      } else {
+        return usage_error("usage takes one MOUNTPOINT");
+      }
+    }
+    if (!mnt) return usage_error("usage needs a MOUNTPOINT");
+    return pmemfs::ctl::usage(mnt, svg);
   }
   if (cmd == "map") {
     bool as_json = false;
