@@ -26,14 +26,16 @@ int64_t now_ns() {
 }
 
 void Inode::fold_times() {
-  int64_t t = pending_mtime.exchange(0);
+  InodeExtra* x = extra_if();
+  if (!x) return;
+  int64_t t = x->pending_mtime.exchange(0);
   if (t != 0) {
     rec.mtime_ns = std::max(rec.mtime_ns, t);
     rec.ctime_ns = std::max(rec.ctime_ns, t);
   }
   // A read's time replaces whatever was there, as the kernel's touch_atime
   // does (also an atime utimes(2) set in the future).
-  if (int64_t a = pending_atime.exchange(0); a != 0) rec.atime_ns = a;
+  if (int64_t a = x->pending_atime.exchange(0); a != 0) rec.atime_ns = a;
 }
 
 InodeTable::InodeTable(Pool& pool, Allocator& alloc, const layout::Superblock& sb)
@@ -56,14 +58,30 @@ Result<std::shared_ptr<Inode>> InodeTable::get(uint64_t ino) {
   if (ino == 0 || ino > count_) return err(ESTALE);
   if (auto it = cache_.find(ino); it != cache_.end()) return it->second;
   if (!bit(ino)) return err(ESTALE);
-  auto inode = std::make_shared<Inode>(ino, pool_, alloc_);
-  std::memcpy(&inode->rec, pool_.at<InodeRecord>(record_off(ino)), sizeof(InodeRecord));
-  if (inode->rec.checksum != crc32c(&inode->rec, offsetof(InodeRecord, checksum)) ||
-      inode->rec.mode == 0) {
+  InodeRecord r;
+  std::memcpy(&r, pool_.at<InodeRecord>(record_off(ino)), sizeof(InodeRecord));
+  if (r.checksum != crc32c(&r, offsetof(InodeRecord, checksum)) || r.mode == 0) {
     spdlog::error("inode {}: record is damaged (run fsck.pmemfs)", ino);
     return err(EUCLEAN);
   }
-  PMEMFS_TRY(inode->extents.load());
+  auto inode = std::make_shared<Inode>(ino);
+  InodeCore& c = inode->rec;
+  c.mode = r.mode;
+  c.uid = r.uid;
+  c.gid = r.gid;
+  c.nlink = r.nlink;
+  c.flags = r.flags;
+  c.size = r.size;
+  c.generation = r.generation;
+  c.rdev = r.rdev;
+  c.atime_ns = r.atime_ns;
+  c.mtime_ns = r.mtime_ns;
+  c.ctime_ns = r.ctime_ns;
+  c.btime_ns = r.btime_ns;
+  c.parent = r.parent;
+  c.xattr_head = r.xattr_head;
+  c.extent_next = r.extent_next;
+  PMEMFS_TRY(inode->extents.load(inode->extent_owner(pool_, alloc_), r.extents));
   cache_.emplace(ino, inode);
   return inode;
 }
@@ -86,18 +104,39 @@ Result<std::shared_ptr<Inode>> InodeTable::allocate(Txn& txn) {
       cache_.erase(ino);
       ++free_;
     });
-    auto inode = std::make_shared<Inode>(ino, pool_, alloc_);
+    auto inode = std::make_shared<Inode>(ino);
     inode->rec.generation = next_generation();
-    (void)inode->extents.load();  // an empty record: frees the inline slots
     cache_[ino] = inode;
     return inode;
   }
   return err(ENOSPC);
 }
 
+InodeRecord InodeTable::record_of(const Inode& inode) {
+  const InodeCore& c = inode.rec;
+  InodeRecord r{};
+  r.mode = c.mode;
+  r.uid = c.uid;
+  r.gid = c.gid;
+  r.nlink = c.nlink;
+  r.size = c.size;
+  r.generation = c.generation;
+  r.rdev = c.rdev;
+  r.atime_ns = c.atime_ns;
+  r.mtime_ns = c.mtime_ns;
+  r.ctime_ns = c.ctime_ns;
+  r.btime_ns = c.btime_ns;
+  r.parent = c.parent;
+  r.xattr_head = c.xattr_head;
+  r.extent_next = c.extent_next;
+  r.flags = c.flags;
+  inode.extents.inline_records(r.extents);
+  seal(r);
+  return r;
+}
+
 void InodeTable::write(Txn& txn, Inode& inode) {
-  seal(inode.rec);
-  txn.write_record(record_off(inode.ino), inode.rec);
+  txn.write_record(record_off(inode.ino), record_of(inode));
 }
 
 void InodeTable::release(Txn& txn, Inode& inode) {

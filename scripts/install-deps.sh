@@ -11,6 +11,8 @@ packages=(
   g++ meson ninja-build pkg-config
   # libraries: FUSE daemon, PMDK pool mapping, logging, FUSE over io_uring
   libfuse3-dev libpmem2-dev libpmem-dev libspdlog-dev liburing-dev
+  # the daemon's and benchmarks' allocator: returns forgotten inodes' memory
+  libmimalloc-dev
   # mkfs.pmemfs: finds existing filesystem signatures (like mkfs.ext4 does)
   libblkid-dev
   # tests and benchmarks (Google Test, Google Benchmark, fio)
