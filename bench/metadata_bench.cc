@@ -12,9 +12,10 @@
 //     dropped at once instead: DRAM is then what directory indexes and the
 //     allocator keep.
 //   build/bench/bench_metadata dirs [N]      (default 1000000)
-//     create, lookup, stat, readdir and unlink in one directory of N entries,
-//     and the same in directories of 1000 (N/1000 of them, one after
-//     another), each rate and the ratio against the 2x target.
+//     create, lookup, stat, readdir and unlink of N names in one directory,
+//     and of N names in N/1000 directories of 1000 (the same inodes and names
+//     held, only spread differently), each rate and the ratio against the 2x
+//     target.
 #include <unistd.h>
 
 #include <chrono>
@@ -126,42 +127,46 @@ struct Rates {
   double create = 0, lookup = 0, stat = 0, readdir = 0, unlink = 0;
 };
 
-// Runs every operation on `per_dir` names in each of `ndirs` directories,
-// one directory after another; rates are per second over all of them.
+// Every operation on `per_dir` names in each of `ndirs` directories, all of
+// them there at once, so that both sides hold the same number of inodes and
+// names and differ only in how the names are spread: one phase after the
+// other, lookups and stats in one pseudo-random order over all the names.
 Rates dir_rates(pmemfs::Filesystem& fs, const std::string& tag, uint64_t ndirs, uint64_t per_dir) {
   pmemfs::Caller who{0, 0, 022};
-  Rates r;
-  double tc = 0, tl = 0, ts = 0, tr = 0, tu = 0;
-  std::vector<uint64_t> inos(per_dir);
-  std::vector<std::string> names(per_dir);
-  for (uint64_t i = 0; i < per_dir; ++i) names[i] = "entry-" + std::to_string(i * 7919 % per_dir);
+  const uint64_t total = ndirs * per_dir;
+  std::vector<uint64_t> dirs(ndirs), inos(total);
+  auto name = [](uint64_t i) { return "entry-" + std::to_string(i); };
+  // k -> (k * 1000003) % total visits every name once (1000003 is prime).
+  auto shuffled = [total](uint64_t k) { return static_cast<uint64_t>((unsigned __int128)k * 1000003 % total); };
+  for (uint64_t d = 0; d < ndirs; ++d) dirs[d] = fs.mkdir(1, tag + std::to_string(d), 0755, who)->ino;
+
+  auto t0 = std::chrono::steady_clock::now();
+  for (uint64_t j = 0; j < total; ++j) {
+    auto a = fs.mknod(dirs[j / per_dir], name(j % per_dir), S_IFREG | 0644, 0, who);
+    if (!a.ok()) std::exit(1);
+    inos[j] = a->ino;
+  }
+  const double tc = seconds_since(t0);
+  t0 = std::chrono::steady_clock::now();
+  for (uint64_t k = 0; k < total; ++k) {
+    const uint64_t j = shuffled(k);
+    auto a = fs.lookup(dirs[j / per_dir], name(j % per_dir));
+    if (!a.ok()) std::exit(1);
+    fs.forget(a->ino, 1);
+  }
+  const double tl = seconds_since(t0);
+  t0 = std::chrono::steady_clock::now();
+  for (uint64_t k = 0; k < total; ++k)
+    if (!fs.getattr(inos[shuffled(k)]).ok()) std::exit(1);
+  const double ts = seconds_since(t0);
+  // In buffers of 128 entries, as the kernel asks for them.
   uint64_t listed = 0;
+  t0 = std::chrono::steady_clock::now();
   for (uint64_t d = 0; d < ndirs; ++d) {
-    const uint64_t dir = fs.mkdir(1, tag + std::to_string(d), 0755, who)->ino;
-    auto t0 = std::chrono::steady_clock::now();
-    for (uint64_t i = 0; i < per_dir; ++i) {
-      auto a = fs.mknod(dir, names[i], S_IFREG | 0644, 0, who);
-      if (!a.ok()) std::exit(1);
-      inos[i] = a->ino;
-    }
-    tc += seconds_since(t0);
-    t0 = std::chrono::steady_clock::now();
-    for (uint64_t i = 0; i < per_dir; ++i) {
-      auto a = fs.lookup(dir, names[(i * 31) % per_dir]);
-      if (!a.ok()) std::exit(1);
-      fs.forget(a->ino, 1);
-    }
-    tl += seconds_since(t0);
-    t0 = std::chrono::steady_clock::now();
-    for (uint64_t i = 0; i < per_dir; ++i)
-      if (!fs.getattr(inos[(i * 31) % per_dir]).ok()) std::exit(1);
-    ts += seconds_since(t0);
-    // In buffers of 128 entries, as the kernel asks for them.
-    t0 = std::chrono::steady_clock::now();
     uint64_t off = 0;
     for (;;) {
       uint64_t got = 0;
-      (void)fs.readdir(dir, off, [&](const pmemfs::DirEntry& e) {
+      (void)fs.readdir(dirs[d], off, [&](const pmemfs::DirEntry& e) {
         if (got == 128) return false;
         ++got;
         off = e.offset;
@@ -170,20 +175,19 @@ Rates dir_rates(pmemfs::Filesystem& fs, const std::string& tag, uint64_t ndirs, 
       listed += got;
       if (got < 128) break;
     }
-    tr += seconds_since(t0);
-    t0 = std::chrono::steady_clock::now();
-    for (uint64_t i = 0; i < per_dir; ++i)
-      if (!fs.unlink(dir, names[i]).ok()) std::exit(1);
-    tu += seconds_since(t0);
-    for (uint64_t i = 0; i < per_dir; ++i) fs.forget(inos[i], 1);
   }
-  const double ops = static_cast<double>(ndirs * per_dir);
-  r = {ops / tc, ops / tl, ops / ts, static_cast<double>(listed) / tr, ops / tu};
-  return r;
+  const double tr = seconds_since(t0);
+  t0 = std::chrono::steady_clock::now();
+  for (uint64_t j = 0; j < total; ++j)
+    if (!fs.unlink(dirs[j / per_dir], name(j % per_dir)).ok()) std::exit(1);
+  const double tu = seconds_since(t0);
+  for (uint64_t j = 0; j < total; ++j) fs.forget(inos[j], 1);
+  const double ops = static_cast<double>(total);
+  return {ops / tc, ops / tl, ops / ts, static_cast<double>(listed) / tr, ops / tu};
 }
 
 int dirs_at_scale(uint64_t n) {
-  Pool pool(n + 1000);
+  Pool pool(n + 2000);
   auto fs = pool.mount();
   const uint64_t small = 1000;
   Rates s = dir_rates(*fs, "small", n / small, small);

@@ -12,6 +12,16 @@
 
 namespace pmemfs::daemon {
 
+namespace {
+#ifdef PMEMFS_MIMALLOC
+// Give the pages of freed objects back, not only whole segments.
+[[maybe_unused]] const bool g_page_reset = [] {
+  mi_option_set(mi_option_page_reset, 1);
+  return true;
+}();
+#endif
+}  // namespace
+
 const char* heap_name() {
 #ifdef PMEMFS_MIMALLOC
   static char name[32];

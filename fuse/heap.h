@@ -1,11 +1,12 @@
 // The daemon's heap: which allocator it runs on and giving freed memory back
 // to the system (issue 12, item 2: RSS falls once the kernel forgets inodes).
 //
-// The daemon and the benchmarks link Debian's mimalloc when the build found it
-// and has no sanitizer (-Db_sanitize must be none: ASan and TSan bring their
-// own allocator); it returns the pages of freed objects to the kernel on its
-// own. heap_trim() additionally asks for it at once (mi_collect), or of glibc
-// (malloc_trim) in a build without mimalloc.
+// glibc malloc by default: heap_trim() (malloc_trim) after each FORGET batch
+// returns the whole free pages of every arena to the kernel. -Dmimalloc=enabled
+// links Debian's mimalloc instead (never with a sanitizer, which brings its
+// own allocator), heap_trim() then being mi_collect(true) with page reset on.
+// Measured with bench_metadata 200000 (bytes per file held / after forget):
+// glibc 271 / 40, mimalloc 2.0.9 257 / 129 -- hence the default.
 #pragma once
 
 namespace pmemfs::daemon {

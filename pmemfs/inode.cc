@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include <algorithm>
 #include <bit>
 #include <cstring>
 
@@ -38,6 +39,63 @@ void Inode::fold_times() {
   if (int64_t a = x->pending_atime.exchange(0); a != 0) rec.atime_ns = a;
 }
 
+std::shared_ptr<Inode>* InodeCache::find(uint64_t ino) {
+  if (cells_.empty()) return nullptr;
+  const size_t mask = cells_.size() - 1;
+  for (size_t i = home(ino);; i = (i + 1) & mask) {
+    if (!cells_[i]) return nullptr;
+    if (cells_[i]->ino == ino) return &cells_[i];
+  }
+}
+
+void InodeCache::resize(size_t cap) {
+  std::vector<std::shared_ptr<Inode>> old = std::move(cells_);
+  cells_.clear();
+  cells_.resize(cap);
+  shift_ = 64 - static_cast<unsigned>(std::countr_zero(cap));
+  for (auto& c : old) {
+    if (!c) continue;
+    size_t i = home(c->ino);
+    while (cells_[i]) i = (i + 1) & (cap - 1);
+    cells_[i] = std::move(c);
+  }
+}
+
+void InodeCache::put(uint64_t ino, std::shared_ptr<Inode> inode) {
+  if (auto* c = find(ino)) {
+    *c = std::move(inode);
+    return;
+  }
+  if ((size_ + 1) * 10 > cells_.size() * 7) resize(std::max<size_t>(64, cells_.size() * 2));
+  const size_t mask = cells_.size() - 1;
+  size_t i = home(ino);
+  while (cells_[i]) i = (i + 1) & mask;
+  cells_[i] = std::move(inode);
+  ++size_;
+}
+
+void InodeCache::erase(uint64_t ino) {
+  std::shared_ptr<Inode>* c = find(ino);
+  if (!c) return;
+  const size_t mask = cells_.size() - 1;
+  size_t hole = static_cast<size_t>(c - cells_.data());
+  // Dropped after the table is consistent again: its destructor may run
+  // arbitrary code, none of which may see a half-shifted table.
+  std::shared_ptr<Inode> gone = std::move(*c);
+  --size_;
+  // Backward shift: move up each following cell whose home is not in
+  // (hole, i], so that every probe sequence stays unbroken.
+  for (size_t i = (hole + 1) & mask; cells_[i]; i = (i + 1) & mask) {
+    const size_t h = home(cells_[i]->ino);
+    const bool stays = hole <= i ? (hole < h && h <= i) : (hole < h || h <= i);
+    if (stays) continue;
+    cells_[hole] = std::move(cells_[i]);
+    hole = i;
+  }
+  // A cache emptied of most inodes (the kernel forgot them) gives the table back.
+  if (cells_.size() > 64 && size_ * 10 < cells_.size()) resize(std::max<size_t>(64, cells_.size() / 4));
+}
+
 InodeTable::InodeTable(Pool& pool, Allocator& alloc, const layout::Superblock& sb)
     : pool_(pool),
       alloc_(alloc),
@@ -56,7 +114,7 @@ InodeTable::InodeTable(Pool& pool, Allocator& alloc, const layout::Superblock& s
 Result<std::shared_ptr<Inode>> InodeTable::get(uint64_t ino) {
   std::lock_guard<std::mutex> g(mu_);
   if (ino == 0 || ino > count_) return err(ESTALE);
-  if (auto it = cache_.find(ino); it != cache_.end()) return it->second;
+  if (auto* c = cache_.find(ino)) return *c;
   if (!bit(ino)) return err(ESTALE);
   InodeRecord r;
   std::memcpy(&r, pool_.at<InodeRecord>(record_off(ino)), sizeof(InodeRecord));
@@ -82,7 +140,7 @@ Result<std::shared_ptr<Inode>> InodeTable::get(uint64_t ino) {
   c.xattr_head = r.xattr_head;
   c.extent_next = r.extent_next;
   PMEMFS_TRY(inode->extents.load(inode->extent_owner(pool_, alloc_), r.extents));
-  cache_.emplace(ino, inode);
+  cache_.put(ino, inode);
   return inode;
 }
 
@@ -106,7 +164,7 @@ Result<std::shared_ptr<Inode>> InodeTable::allocate(Txn& txn) {
     });
     auto inode = std::make_shared<Inode>(ino);
     inode->rec.generation = next_generation();
-    cache_[ino] = inode;
+    cache_.put(ino, inode);
     return inode;
   }
   return err(ENOSPC);
@@ -160,16 +218,16 @@ void InodeTable::evict(uint64_t ino) {
   // Only when nobody holds it, in DRAM or in the kernel: two DRAM copies of
   // one inode must never exist, and a lookup racing with the forget that got
   // us here may have taken a new kernel reference.
-  if (auto it = cache_.find(ino); it != cache_.end() && it->second.use_count() == 1 &&
-                                  it->second->nlookup.load() == 0 && it->second->nopen.load() == 0)
-    cache_.erase(it);
+  if (auto* c = cache_.find(ino);
+      c && c->use_count() == 1 && (*c)->nlookup.load() == 0 && (*c)->nopen.load() == 0)
+    cache_.erase(ino);
 }
 
 std::vector<std::shared_ptr<Inode>> InodeTable::loaded() const {
   std::lock_guard<std::mutex> g(mu_);
   std::vector<std::shared_ptr<Inode>> out;
   out.reserve(cache_.size());
-  for (const auto& [ino, inode] : cache_) out.push_back(inode);
+  cache_.for_each([&](const std::shared_ptr<Inode>& inode) { out.push_back(inode); });
   return out;
 }
 

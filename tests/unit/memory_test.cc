@@ -127,11 +127,21 @@ TEST(MemoryTest, NewlyCreatedFileCostsAtMost256Bytes) {
   uint64_t d = fs->mkdir(kRoot, "d", 0755, who)->ino;
   // Warm the parent's index up first: its growth is amortised over the files.
   ASSERT_TRUE(fs->mknod(d, "warm", S_IFREG | 0644, 0, who).ok());
+  std::vector<uint64_t> inos;
+  inos.reserve(kFiles);
   const long before = g_heap.load();
-  for (int i = 0; i < kFiles; ++i)
-    ASSERT_TRUE(fs->mknod(d, "f" + std::to_string(i), S_IFREG | 0644, 0, who).ok());
+  for (int i = 0; i < kFiles; ++i) {
+    auto a = fs->mknod(d, "f" + std::to_string(i), S_IFREG | 0644, 0, who);
+    ASSERT_TRUE(a.ok());
+    inos.push_back(a->ino);
+  }
   const double per = static_cast<double>(g_heap.load() - before) / kFiles;
   EXPECT_LE(per, kBudget) << per << " bytes per created file";
+  // The kernel forgets them: gone from the cache, their memory freed.
+  for (uint64_t ino : inos) fs->forget(ino, 1);
+  const double left = static_cast<double>(g_heap.load() - before) / kFiles;
+  EXPECT_LE(left, 32.0) << left << " bytes per created file after forget";
+  EXPECT_LE(TempPool::impl(*fs).inodes_for_tests().loaded().size(), 3u);
   EXPECT_TRUE(fs->unmount().ok());
 }
 
