@@ -39,8 +39,8 @@ void kernel_puts(RingEntry& e, uint32_t opcode, uint64_t unique, const void* op,
   in.unique = unique;
   in.nodeid = 7;
   std::memcpy(e.header()->in_out, &in, sizeof in);
-  std::memcpy(e.header()->op_in, op, op_len);
-  std::memcpy(e.payload(), rest, rest_len);
+  if (op_len != 0) std::memcpy(e.header()->op_in, op, op_len);  // a LOOKUP has no first argument
+  if (rest_len != 0) std::memcpy(e.payload(), rest, rest_len);
   k::fuse_uring_ent_in_out io{};
   io.commit_id = unique;
   io.payload_sz = static_cast<uint32_t>(rest_len);
