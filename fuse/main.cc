@@ -16,6 +16,7 @@
 
 #include "fuse/daemonize.h"
 #include "fuse/exit_status.h"
+#include "fuse/heap.h"
 #include "fuse/log.h"
 #include "fuse/mount_flags.h"
 #include "fuse/options.h"
@@ -137,8 +138,8 @@ int run(int argc, char** argv) {
   // main thread receives SIGTERM/SIGINT/SIGHUP.
   block_termination_signals();
   init_logging(opts.foreground, opts.log_level);
-  spdlog::info("pmemfs {} (libfuse {}) starting: {}", PMEMFS_VERSION, fuse_pkgversion(),
-               joined_args(argc, argv));
+  spdlog::info("pmemfs {} (libfuse {}, {}) starting: {}", PMEMFS_VERSION, fuse_pkgversion(),
+               heap_name(), joined_args(argc, argv));
   spdlog::info("source {}, mount point {}, cache={}{}", opts.source, opts.mountpoint,
                cache_mode_name(opts.cache), opts.read_only ? ", read-only" : "");
   if (opts.powerfail_sim)

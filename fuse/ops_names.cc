@@ -2,6 +2,7 @@
 // getattr/setattr, and the operations that create, link and remove names.
 #include "fuse/ops_internal.h"
 
+#include "fuse/heap.h"
 #include "fuse/kernel_abi.h"
 #include "fuse/kill_privs.h"
 #include "fuse/request_note.h"
@@ -44,6 +45,9 @@ void pm_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) noexcept {
 void pm_forget_multi(fuse_req_t req, size_t count, fuse_forget_data* forgets) noexcept {
   guarded("forget_multi", [&] {
     for (size_t i = 0; i < count; ++i) fs(req).forget(forgets[i].ino, forgets[i].nlookup);
+    // The kernel forgets in batches when it reclaims (drop_caches, memory
+    // pressure): give what the evicted inodes held back to the system.
+    heap_trim();
     return 0;
   });
   fuse_reply_none(req);

@@ -46,14 +46,14 @@ void FsImpl::touch_atime(Inode& f) {
   // Read-only: nothing is written, not even later (ext4 and the kernel's
   // touch_atime do the same on a read-only mount).
   if (read_only_.load(std::memory_order_relaxed)) return;
-  const int64_t pending_m = f.pending_mtime.load(std::memory_order_relaxed);
-  const int64_t pending_a = f.pending_atime.load(std::memory_order_relaxed);
+  const int64_t pending_m = f.pending_mtime();
+  const int64_t pending_a = f.pending_atime();
   const int64_t last = pending_a != 0 ? pending_a : f.rec.atime_ns;
   const int64_t mtime = std::max(f.rec.mtime_ns, pending_m);
   const int64_t ctime = std::max(f.rec.ctime_ns, pending_m);
   const int64_t now = now_ns();
   if (due(atime(), f.is_dir(), last, mtime, ctime, now))
-    f.pending_atime.store(now, std::memory_order_relaxed);
+    f.extra().pending_atime.store(now, std::memory_order_relaxed);
 }
 
 }  // namespace pmemfs

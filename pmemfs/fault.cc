@@ -28,24 +28,24 @@ Entry* insert_mapped(FaultContext& fc, Inode& inode, uint64_t page, const Mapped
   if (m.file_block <= r0 && r0 + kBlocksPerHuge <= m.file_block + m.nblocks &&
       pb_at_r0 % kBlocksPerHuge == 0) {
     fc.counters.pmd_faults.fetch_add(1, std::memory_order_relaxed);
-    return inode.mapping.insert(EntryKind::kPmd, r0, pb_at_r0);
+    return inode.extra().mapping.insert(EntryKind::kPmd, r0, pb_at_r0);
   }
   fc.counters.pte_faults.fetch_add(1, std::memory_order_relaxed);
-  return inode.mapping.insert(EntryKind::kPte, page, m.pool_block + (page - m.file_block));
+  return inode.extra().mapping.insert(EntryKind::kPte, page, m.pool_block + (page - m.file_block));
 }
 
 }  // namespace
 
 Entry* read_fault(FaultContext& fc, Inode& inode, uint64_t page) {
-  if (Entry* e = inode.mapping.find(page)) return e;
+  if (Entry* e = inode.extra().mapping.find(page)) return e;
   if (auto m = inode.extents.find(page)) return insert_mapped(fc, inode, page, *m);
   if (fc.hooks.hole_window) fc.hooks.hole_window();
   fc.counters.hole_faults.fetch_add(1, std::memory_order_relaxed);
-  return inode.mapping.insert(EntryKind::kHole, page, 0);
+  return inode.extra().mapping.insert(EntryKind::kHole, page, 0);
 }
 
 Entry* write_fault_mapped(FaultContext& fc, Inode& inode, uint64_t page) {
-  if (Entry* e = inode.mapping.find(page); e && e->kind != EntryKind::kHole) return e;
+  if (Entry* e = inode.extra().mapping.find(page); e && e->kind != EntryKind::kHole) return e;
   if (auto m = inode.extents.find(page)) return insert_mapped(fc, inode, page, *m);
   return nullptr;
 }
@@ -93,7 +93,7 @@ Result<Entry*> write_fault_locked(FaultContext& fc, Inode& inode, uint64_t page,
   // that exposes them commits, so no stale byte can ever be read.
   fc.pool.memset_persist(fc.pool.at<char>(run.pool_block * kBlockSize), 0,
                          uint64_t{run.nblocks} * kBlockSize);
-  PMEMFS_TRY(inode.extents.insert(txn, fb, run.pool_block, run.nblocks));
+  PMEMFS_TRY(inode.extents.insert(txn, inode.extent_owner(fc.pool, fc.alloc), fb, run.pool_block, run.nblocks));
   // The extent commits before the write that needs it grows the size on
   // media (write() commits that next), so a crash in between leaves these
   // blocks past EOF: say so in the same transaction, or fsck would rightly
@@ -104,17 +104,17 @@ Result<Entry*> write_fault_locked(FaultContext& fc, Inode& inode, uint64_t page,
   PMEMFS_TRY(txn.commit());
   // The speculative part of a streaming writer's extent, if any, is past EOF
   // once the write lands: remembered so that the last close gives it back.
-  if (huge && !covered) inode.stream_tail.store(r0, std::memory_order_relaxed);
+  if (huge && !covered) inode.extra().stream_tail.store(r0, std::memory_order_relaxed);
 
   const uint64_t evicted =
-      inode.mapping.evict_holes(fb, fb + run.nblocks - 1, fc.hooks.disable_upgrade);
+      inode.extra().mapping.evict_holes(fb, fb + run.nblocks - 1, fc.hooks.disable_upgrade);
   fc.counters.hole_evictions.fetch_add(evicted, std::memory_order_relaxed);
   if (huge) {
     fc.counters.pmd_faults.fetch_add(1, std::memory_order_relaxed);
-    return inode.mapping.insert(EntryKind::kPmd, r0, run.pool_block);
+    return inode.extra().mapping.insert(EntryKind::kPmd, r0, run.pool_block);
   }
   fc.counters.pte_faults.fetch_add(1, std::memory_order_relaxed);
-  return inode.mapping.insert(EntryKind::kPte, page, run.pool_block);
+  return inode.extra().mapping.insert(EntryKind::kPte, page, run.pool_block);
 }
 
 }  // namespace pmemfs

@@ -69,8 +69,8 @@ Attr FsImpl::attr_of(Inode& inode) {
   a.size = r.size;
   a.blocks = inode.extents.allocated_blocks() * (kBlockSize / 512);
   a.rdev = r.rdev;
-  const int64_t pending = inode.pending_mtime.load(std::memory_order_relaxed);
-  const int64_t pending_a = inode.pending_atime.load(std::memory_order_relaxed);
+  const int64_t pending = inode.pending_mtime();
+  const int64_t pending_a = inode.pending_atime();
   a.atime = to_ts(pending_a != 0 ? pending_a : r.atime_ns);
   // 0 means no pending write, not the epoch: times before 1970 are valid.
   a.mtime = to_ts(pending != 0 ? std::max(r.mtime_ns, pending) : r.mtime_ns);

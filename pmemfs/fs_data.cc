@@ -87,7 +87,7 @@ Status FsImpl::write_locked(Inode& f, uint64_t off, const char* buf, size_t size
   // Sequential: it appends at EOF or continues where the file's last write
   // ended (fault.h, WriteIntent: where a hole gets a 2 MiB extent).
   const WriteIntent intent{off / kBlockSize, (off + size + kBlockSize - 1) / kBlockSize,
-                           off == f.rec.size || off == f.write_end.load(std::memory_order_relaxed)};
+                           off == f.rec.size || off == f.extra().write_end.load(std::memory_order_relaxed)};
   done = 0;
   auto fault = [&](uint64_t page) -> Result<Entry*> {
     if (Entry* e = write_fault_mapped(*fc_, f, page)) return e;
@@ -109,7 +109,7 @@ Status FsImpl::write_locked(Inode& f, uint64_t off, const char* buf, size_t size
     done += n;
   });
   pool_->drain();
-  if (done > 0) f.write_end.store(off + done, std::memory_order_relaxed);
+  if (done > 0) f.extra().write_end.store(off + done, std::memory_order_relaxed);
   return s;
 }
 
@@ -128,7 +128,7 @@ Result<size_t> FsImpl::write(uint64_t ino, uint64_t off, const char* buf, size_t
       // (Each walk step re-faults, so a partial run here is redone below.)
       Status s = write_locked(f, off, buf, size, false, done);
       if (s.ok()) {
-        f.pending_mtime.store(now_ns());
+        f.extra().pending_mtime.store(now_ns());
         return size;
       }
       if (s.error() != EAGAIN) return err(s.error());
@@ -153,7 +153,7 @@ Result<size_t> FsImpl::write(uint64_t ino, uint64_t off, const char* buf, size_t
     inodes_->write(txn, f);
     PMEMFS_TRY(txn.commit());
   } else {
-    f.pending_mtime.store(now);
+    f.extra().pending_mtime.store(now);
   }
   // Writing clears setuid/setgid like the kernel's file_remove_privs; the
   // kernel does it for us under default_permissions via setattr.
@@ -172,7 +172,7 @@ void FsImpl::flush_dirty(const std::vector<DirtyRange>& ranges) {
 }
 
 Status FsImpl::flush_data(Inode& f) {
-  flush_dirty(f.mapping.take_dirty());
+  if (InodeExtra* x = f.extra_if()) flush_dirty(x->mapping.take_dirty());
   return {};
 }
 
@@ -228,14 +228,14 @@ void FsImpl::zero_mapped_locked(Inode& f, uint64_t off, uint64_t len) {
 void FsImpl::evict_locked(Inode& f, uint64_t first, uint64_t last) {
   // Flushed whole, also pages about to be freed: cheaper than telling them
   // apart, and evicting must never drop the dirty state of pages it keeps.
-  flush_dirty(f.mapping.evict(first, last));
+  if (InodeExtra* x = f.extra_if()) flush_dirty(x->mapping.evict(first, last));
 }
 
 Status FsImpl::unmap_locked(Inode& f, uint64_t first_block, uint64_t end_block, Txn txn) {
   if (first_block < end_block) evict_locked(f, first_block, end_block - 1);
   bool listed = f.rec.flags & layout::kInodeOrphan;
   for (;;) {
-    auto done = f.extents.remove(txn, first_block, end_block);
+    auto done = f.extents.remove(txn, f.extent_owner(*pool_, *alloc_), first_block, end_block);
     if (!done.ok()) return err(done.error());
     if (!*done && !listed && orphans_->add(txn, f.ino).ok()) {
       // Too big for one transaction: listed so that a crash half way is

@@ -88,6 +88,7 @@ class FsImpl final : public Filesystem {
   Journal& journal_for_tests() { return *journal_; }
   OrphanTable& orphans_for_tests() { return *orphans_; }
   Pool& pool() { return *pool_; }
+  InodeTable& inodes_for_tests() { return *inodes_; }
 
  private:
   using InodeRef = std::shared_ptr<Inode>;

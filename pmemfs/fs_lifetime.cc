@@ -36,28 +36,28 @@ constexpr auto kReleaseGrace = std::chrono::milliseconds(250);
 Status FsImpl::free_data_locked(Inode& f) {
   Allocator::Freeing freeing(*alloc_);
   // Every block is freed: what is dirty in them no longer matters.
-  (void)f.mapping.evict(0, UINT64_MAX);
+  if (InodeExtra* x = f.extra_if()) (void)x->mapping.evict(0, UINT64_MAX);
   // The size stays (stat of a descriptor the kernel holds still shows it);
   // the file reads as a hole, which nobody can open again (open()).
   PMEMFS_TRY(unmap_locked(f, 0, UINT64_MAX, journal_->begin()));
   Txn txn = journal_->begin();
-  f.extents.free_chain(txn);
+  f.extents.free_chain(txn, f.extent_owner(*pool_, *alloc_));
   inodes_->write(txn, f);
   PMEMFS_TRY(txn.commit());
-  f.data_freed = true;
+  f.rec.data_freed = true;
   return {};
 }
 
 Status FsImpl::destroy_locked(Inode& f) {
   Allocator::Freeing freeing(*alloc_);
   // Every block is freed: what is dirty in them no longer matters.
-  (void)f.mapping.evict(0, UINT64_MAX);
+  if (InodeExtra* x = f.extra_if()) (void)x->mapping.evict(0, UINT64_MAX);
   f.rec.size = 0;
   // Nothing mapped (an empty file, or its data freed at unlink): no
   // transaction of its own for unmapping nothing.
   if (f.extents.allocated_blocks() != 0) PMEMFS_TRY(unmap_locked(f, 0, UINT64_MAX, journal_->begin()));
   Txn txn = journal_->begin();
-  f.extents.free_chain(txn);
+  f.extents.free_chain(txn, f.extent_owner(*pool_, *alloc_));
   free_xattrs_locked(txn, f);
   orphans_->remove(txn, f.ino);
   inodes_->release(txn, f);
@@ -81,12 +81,12 @@ void FsImpl::reclaim_if_unused(const InodeRef& inode, bool unlinked_now) {
   if (f.nlookup.load() == 0) {
     s = destroy_locked(f);
     f.rec.mode = 0;  // freed: a late forget must not free it twice
-  } else if (!f.data_freed && f.type() == S_IFREG) {
+  } else if (!f.rec.data_freed && f.type() == S_IFREG) {
     // (Directories are empty when removed, and an open one is still read.)
     // Without data there is nothing to give back before the last forget,
     // which frees the rest: two commits spared per unlink of an empty file.
     if (f.extents.allocated_blocks() != 0) s = free_data_locked(f);
-    else f.data_freed = true;
+    else f.rec.data_freed = true;
   }
   alloc_->withdraw(f.ino);
   if (!s.ok())
@@ -101,7 +101,7 @@ Status FsImpl::open(uint64_t ino) {
   // Shared: an open either happens before reclaim_if_unused looks at nopen
   // (which then keeps the data) or finds the data gone.
   std::shared_lock<InodeLock> lk(f.lock);
-  if (f.data_freed || f.rec.mode == 0) return err(ENOENT);
+  if (f.rec.data_freed || f.rec.mode == 0) return err(ENOENT);
   f.nopen.fetch_add(1);
   return {};
 }

@@ -29,16 +29,17 @@ bool is_dot(std::string_view n) { return n == "." || n == ".."; }
 
 Result<Directory*> FsImpl::dir_of(Inode& dir) {
   if (!dir.is_dir()) return err(ENOTDIR);
-  std::call_once(dir.dir_once, [&] {
+  InodeExtra& x = dir.extra();
+  std::call_once(x.dir_once, [&] {
     auto d = std::make_unique<Directory>(*pool_, *alloc_, dir);
     Status s = d->load();
     if (s.ok())
-      dir.dir = std::move(d);
+      x.dir = std::move(d);
     else
-      dir.dir_load_error = s.error();
+      x.dir_load_error = s.error();
   });
-  if (!dir.dir) return err(dir.dir_load_error);
-  return dir.dir.get();
+  if (!x.dir) return err(x.dir_load_error);
+  return x.dir.get();
 }
 
 Result<Attr> FsImpl::lookup(uint64_t parent, std::string_view name) {
@@ -154,15 +155,11 @@ Result<Attr> FsImpl::make_node(uint64_t parent, std::string_view name, mode_t mo
     std::memcpy(blk, symlink_target.data(), symlink_target.size());
     std::memset(blk + symlink_target.size(), 0, kBlockSize - symlink_target.size());
     pool_->persist(blk, kBlockSize);
-    PMEMFS_TRY(child.extents.insert(txn, 0, run->pool_block, 1));
+    PMEMFS_TRY(child.extents.insert(txn, child.extent_owner(*pool_, *alloc_), 0, run->pool_block, 1));
     r.size = symlink_target.size();
   }
-  if (is_dir) {
-    // An empty index: nothing to load for a new directory.
-    std::call_once(child.dir_once, [&] {
-      child.dir = std::make_unique<Directory>(*pool_, *alloc_, child);
-    });
-  }
+  // A new directory's index is built (from no blocks at all) when first
+  // used, like any other's: until then it costs no DRAM.
   PMEMFS_TRY(inherit_acls_locked(txn, dir, child, who.umask));
   PMEMFS_TRY((*d)->add(txn, name, child.ino, dirent_type(r.mode)));
   if (is_dir) dir.rec.nlink += 1;
@@ -225,7 +222,7 @@ Result<Attr> FsImpl::link(uint64_t ino, uint64_t new_parent, std::string_view ne
   std::unique_lock<InodeLock> fl(file.lock);
   // A tmpfile's first name (fs_tmpfile.cc) takes it off the orphan list.
   const bool naming_tmpfile = file.rec.nlink == 0;
-  if (naming_tmpfile && (!file.linkable || file.data_freed)) return err(ENOENT);
+  if (naming_tmpfile && (!file.rec.linkable || file.rec.data_freed)) return err(ENOENT);
   if (file.rec.nlink >= kMaxLinks) return err(EMLINK);
   if ((*d)->lookup(new_name)) return err(EEXIST);
   Txn txn = journal_->begin();
@@ -240,7 +237,7 @@ Result<Attr> FsImpl::link(uint64_t ino, uint64_t new_parent, std::string_view ne
   inodes_->write(txn, file);
   inodes_->write(txn, dir);
   PMEMFS_TRY(txn.commit());
-  if (naming_tmpfile) file.linkable = false;
+  if (naming_tmpfile) file.rec.linkable = false;
   file.nlookup.fetch_add(1);
   return attr_of(file);
 }

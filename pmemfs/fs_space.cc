@@ -40,7 +40,7 @@ Status FsImpl::allocate_range_locked(Inode& f, uint64_t off, uint64_t len) {
   // blocks at its edges: what tmpfs would hold, no more.
   const WriteIntent intent{page, end, false};
   // What was asked for is kept: no speculative tail to trim at close.
-  f.stream_tail.store(UINT64_MAX, std::memory_order_relaxed);
+  if (InodeExtra* x = f.extra_if()) x->stream_tail.store(UINT64_MAX, std::memory_order_relaxed);
   while (page < end) {
     if (auto m = f.extents.find(page)) {
       page = m->file_block + m->nblocks;
@@ -53,13 +53,14 @@ Status FsImpl::allocate_range_locked(Inode& f, uint64_t off, uint64_t len) {
 }
 
 void FsImpl::trim_stream_tail(Inode& f) {
-  if (f.stream_tail.load(std::memory_order_relaxed) == UINT64_MAX) return;
+  InodeExtra* x = f.extra_if();
+  if (!x || x->stream_tail.load(std::memory_order_relaxed) == UINT64_MAX) return;
   std::unique_lock<InodeLock> lk(f.lock);
-  const uint64_t tail = f.stream_tail.load(std::memory_order_relaxed);
+  const uint64_t tail = x->stream_tail.load(std::memory_order_relaxed);
   // Opened again meanwhile: the writer may go on; the next close trims.
   if (tail == UINT64_MAX || f.nopen.load() != 0) return;
-  f.stream_tail.store(UINT64_MAX, std::memory_order_relaxed);
-  if (f.rec.mode == 0 || f.data_freed || !(f.rec.flags & layout::kInodeBeyondEof)) return;
+  x->stream_tail.store(UINT64_MAX, std::memory_order_relaxed);
+  if (f.rec.mode == 0 || f.rec.data_freed || !(f.rec.flags & layout::kInodeBeyondEof)) return;
   const uint64_t size_blocks = (f.rec.size + kBlockSize - 1) / kBlockSize;
   const uint64_t first = std::max(tail, size_blocks), end = tail + layout::kBlocksPerHuge;
   if (first >= end) return;

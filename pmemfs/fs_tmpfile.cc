@@ -49,7 +49,7 @@ Result<Attr> FsImpl::tmpfile(uint64_t parent, mode_t mode, const Caller& who, bo
   PMEMFS_TRY(txn.commit());
   {
     std::unique_lock<InodeLock> cl(child.lock);
-    child.linkable = linkable;
+    child.rec.linkable = linkable;
   }
   child.nlookup.fetch_add(1);
   child.nopen.fetch_add(1);

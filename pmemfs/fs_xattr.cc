@@ -35,15 +35,16 @@ XattrHeader make_header(uint32_t nblocks, uint64_t next, std::string_view name,
 }  // namespace
 
 Result<std::vector<XattrEntry>*> FsImpl::xattrs_of(Inode& f) {
-  std::call_once(f.xattr_once, [&] {
+  InodeExtra& x = f.extra();
+  std::call_once(x.xattr_once, [&] {
     auto l = load_xattrs(*pool_, *alloc_, f.rec.xattr_head, f.ino);
     if (l.ok())
-      f.xattrs = std::move(*l);
+      x.xattrs = std::move(*l);
     else
-      f.xattr_load_error = l.error();
+      x.xattr_load_error = l.error();
   });
-  if (f.xattr_load_error) return err(f.xattr_load_error);
-  return &f.xattrs;
+  if (x.xattr_load_error) return err(x.xattr_load_error);
+  return &x.xattrs;
 }
 
 void FsImpl::free_xattrs_locked(Txn& txn, Inode& f) {
@@ -59,10 +60,11 @@ void FsImpl::restore_xattrs_on_abort(Txn& txn, const InodeRef& inode, uint64_t h
   txn.on_abort([this, inode, head] {
     inode->rec.xattr_head = head;
     auto l = load_xattrs(*pool_, *alloc_, head, inode->ino);
+    InodeExtra& x = inode->extra();
     if (l.ok())
-      inode->xattrs = std::move(*l);
+      x.xattrs = std::move(*l);
     else
-      inode->xattr_load_error = l.error();
+      x.xattr_load_error = l.error();
   });
 }
 

@@ -14,6 +14,9 @@ packages=(
   # CRC-32C of metadata records with the CPU's crc32 instruction (ISA-L);
   # JSON in pmemfs-ctl
   libisal-dev nlohmann-json3-dev
+  # optional allocator of the daemon and bench_metadata (-Dmimalloc=enabled;
+  # off by default, see meson_options.txt)
+  libmimalloc-dev
   # mkfs.pmemfs: finds existing filesystem signatures (like mkfs.ext4 does)
   libblkid-dev
   # tests and benchmarks (Google Test, Google Benchmark, fio; mkfs.xfs for
