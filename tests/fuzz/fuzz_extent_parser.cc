@@ -78,8 +78,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   const L::Superblock sb = superblock();
   pmemfs::Allocator alloc(pool, sb);
-  pmemfs::ExtentMap map(pool, alloc, 7, rec);
-  if (!map.load().ok()) return 0;
+  uint64_t chain_head = rec.extent_next;
+  const pmemfs::ExtentOwner owner{pool, alloc, 7, chain_head};
+  pmemfs::ExtentMap map;
+  if (!map.load(owner, rec.extents).ok()) return 0;
   for (const pmemfs::Mapped& m : map.all()) {
     if (m.pool_block < kDataStart || m.nblocks > kDataBlocks || m.pool_block - kDataStart > kDataBlocks - m.nblocks ||
         m.file_block + m.nblocks < m.file_block) {
