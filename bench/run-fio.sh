@@ -166,18 +166,25 @@ fi
 # Per transport: the null filesystem on it, then pmemfs on it (one pmemfs
 # mount per transport, on the same pool in turn: a pool is locked while it
 # is mounted).
+# serve TARGET DIR NAME: the filesystem just started in the background
+# (the last pid) gets every job, then is unmounted and waited for.
+serve() {
+  local target=$1 dir=$2 name
+  wait_mounted "$dir" "${pids[-1]}" "$target"
+  targets+=("$target")
+  for name in "${names[@]}"; do run_job "$name" "$target" "$dir"; done
+  umount "$dir"
+  wait "${pids[-1]}" 2>/dev/null || true
+  unset 'pids[-1]'
+}
+
 for transport in $transports; do
   nopts=(-o "cache=$cache")
   [[ $transport == io_uring ]] && nopts+=(-o io_uring=on)
   "$null_bin" "${nopts[@]}" "$nmnt" >"$work/null-$transport.log" 2>&1 &
   pids+=($!)
-  wait_mounted "$nmnt" "${pids[-1]}" "null_fs ($transport)"
   echo "null:   $nmnt (${nopts[*]})"
-  targets+=("null-$transport")
-  for name in "${names[@]}"; do run_job "$name" "null-$transport" "$nmnt"; done
-  umount "$nmnt"
-  wait "${pids[-1]}" 2>/dev/null || true
-  unset 'pids[-1]'
+  serve "null-$transport" "$nmnt"
 
   pm=$work/pmemfs-$transport
   mkdir -p "$pm"
@@ -188,13 +195,8 @@ for transport in $transports; do
   # shellcheck disable=SC2086  # daemon_opts is split into words on purpose
   "$pmemfs_bin" -f -o "$opts" $daemon_opts "$pool" "$pm" >"$work/pmemfs-$transport.log" 2>&1 &
   pids+=($!)
-  wait_mounted "$pm" "${pids[-1]}" "pmemfs ($transport)"
   echo "pmemfs: $pm (-o $opts${daemon_opts:+ $daemon_opts})"
-  targets+=("pmemfs-$transport")
-  for name in "${names[@]}"; do run_job "$name" "pmemfs-$transport" "$pm"; done
-  umount "$pm"
-  wait "${pids[-1]}" 2>/dev/null || true
-  unset 'pids[-1]'
+  serve "pmemfs-$transport" "$pm"
 done
 
 echo

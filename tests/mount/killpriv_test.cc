@@ -198,11 +198,7 @@ TEST_P(KillPrivV2Test, AnyWriteTruncateOrChownRemovesSecurityCapability) {
   EXPECT_FALSE(has_capability(f)) << "root's chown";
 }
 
-INSTANTIATE_TEST_SUITE_P(CacheModes, KillPrivV2Test,
-                         ::testing::Values("cache=none", "cache=writethrough", "cache=writeback"),
-                         [](const ::testing::TestParamInfo<const char*>& i) {
-                           return std::string(i.param).substr(6);
-                         });
+INSTANTIATE_TEST_SUITE_P(CacheModes, KillPrivV2Test, kCacheModes, cache_mode_name);
 
 }  // namespace
 }  // namespace pmemfs::test

@@ -162,11 +162,7 @@ TEST_P(ParallelDirectWriteTest, AnODirectFileCanStillBeMappedShared) {
   EXPECT_TRUE(read_file(f) == want);
 }
 
-INSTANTIATE_TEST_SUITE_P(CacheModes, ParallelDirectWriteTest,
-                         ::testing::Values("cache=none", "cache=writethrough", "cache=writeback"),
-                         [](const ::testing::TestParamInfo<const char*>& i) {
-                           return std::string(i.param).substr(6);
-                         });
+INSTANTIATE_TEST_SUITE_P(CacheModes, ParallelDirectWriteTest, kCacheModes, cache_mode_name);
 
 }  // namespace
 }  // namespace pmemfs::test

@@ -379,11 +379,7 @@ TEST_P(RequestCountsTest, UnlinkIsOneUnlink) {
   EXPECT_LE(at(c, "#persists"), 4 * at(c, "#journal_commits")) << show(c);
 }
 
-INSTANTIATE_TEST_SUITE_P(CacheModes, RequestCountsTest,
-                         ::testing::Values("cache=none", "cache=writethrough", "cache=writeback"),
-                         [](const ::testing::TestParamInfo<const char*>& i) {
-                           return std::string(i.param).substr(6);
-                         });
+INSTANTIATE_TEST_SUITE_P(CacheModes, RequestCountsTest, kCacheModes, cache_mode_name);
 
 }  // namespace
 }  // namespace pmemfs::test

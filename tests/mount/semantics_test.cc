@@ -200,11 +200,7 @@ TEST_P(DirectAioTest, BufferedReadsSeeACompletedAsyncDirectWrite) {
                              << first_stale;
 }
 
-INSTANTIATE_TEST_SUITE_P(CacheModes, DirectAioTest,
-                         ::testing::Values("cache=writethrough", "cache=writeback", "cache=none"),
-                         [](const ::testing::TestParamInfo<const char*>& i) {
-                           return std::string(i.param).substr(6);
-                         });
+INSTANTIATE_TEST_SUITE_P(CacheModes, DirectAioTest, kCacheModes, cache_mode_name);
 
 }  // namespace
 }  // namespace pmemfs::test

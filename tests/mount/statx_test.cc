@@ -84,11 +84,7 @@ TEST_P(StatxTest, StatCommandShowsTheBirthTime) {
   EXPECT_NE(std::string::npos, r.output.find(':')) << r.output;
 }
 
-INSTANTIATE_TEST_SUITE_P(CacheModes, StatxTest,
-                         ::testing::Values("cache=none", "cache=writethrough", "cache=writeback"),
-                         [](const ::testing::TestParamInfo<const char*>& i) {
-                           return std::string(i.param).substr(6);
-                         });
+INSTANTIATE_TEST_SUITE_P(CacheModes, StatxTest, kCacheModes, cache_mode_name);
 
 }  // namespace
 }  // namespace pmemfs::test

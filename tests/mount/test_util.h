@@ -16,6 +16,15 @@ namespace pmemfs::test {
 
 inline constexpr size_t kMiB = 1 << 20;
 
+// The three cache modes, for suites run in each:
+//   INSTANTIATE_TEST_SUITE_P(CacheModes, T, kCacheModes, cache_mode_name);
+// (the test names end in /none, /writethrough, /writeback).
+inline const auto kCacheModes =
+    ::testing::Values("cache=none", "cache=writethrough", "cache=writeback");
+inline std::string cache_mode_name(const ::testing::TestParamInfo<const char*>& i) {
+  return std::string(i.param).substr(std::string("cache=").size());
+}
+
 // Deterministic, position dependent bytes: a misplaced block shows up.
 std::string pattern(size_t n, uint32_t seed);
 
