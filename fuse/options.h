@@ -78,6 +78,9 @@ struct Options {
   // /sys/module/fuse/parameters/enable_uring (system-wide; it stays Y) when
   // it is N. Never done without this option.
   bool io_uring_enable_module = false;
+  // -o io_uring_poll_us=N: how long a ring thread polls before sleeping
+  // (UringTransport::Config::poll_ns); 0 never polls.
+  unsigned io_uring_poll_us = 50;
 
   // Options handed to libfuse verbatim (kernel/fusermount mount options).
   std::vector<std::string> fuse_opts;

@@ -73,6 +73,7 @@ std::string Session::set_up_transport() {
     // libfuse derives max_pages from max_write.
     cfg.capacity = std::max<size_t>(8192, kMaxWrite);
     cfg.required = opts_.io_uring == UringMode::kOn;
+    cfg.poll_ns = uint64_t{opts_.io_uring_poll_us} * 1000;
     uring_ = std::make_unique<UringTransport>(transport_, cfg);
     if (std::string why = uring_->prepare(se_); !why.empty()) {
       uring_.reset();

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 
 namespace pmemfs::daemon {
@@ -171,7 +172,7 @@ void UringTransport::run(Worker& w) {
     registered(w, result);
     bool running = result == 0;
     while (running && !stopping_) {
-      rc = io_uring_submit_and_wait(&w.ring, 1);
+      rc = wait_for_work(w);
       if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
         spdlog::error("io_uring queue {}: io_uring_enter: {}", w.qid, strerror(-rc));
         break;
@@ -210,6 +211,24 @@ void UringTransport::run(Worker& w) {
   // Closing the ring cancels the command the kernel still holds.
   if (w.ring_ok) io_uring_queue_exit(&w.ring);
   w.ring_ok = false;
+}
+
+// Submits what is pending and waits for a completion: first polling for
+// Config::poll_ns, then asleep.
+int UringTransport::wait_for_work(Worker& w) {
+  if (const uint64_t poll_ns = cfg_.poll_ns) {
+    int rc = io_uring_submit(&w.ring);
+    if (rc < 0) return rc;
+    const auto until = std::chrono::steady_clock::now() + std::chrono::nanoseconds(poll_ns);
+    do {
+      // DEFER_TASKRUN: completions are task work that runs only inside
+      // io_uring_enter(GETEVENTS); this one does not sleep.
+      rc = io_uring_get_events(&w.ring);
+      if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) return rc;
+      if (io_uring_cq_ready(&w.ring)) return 0;
+    } while (std::chrono::steady_clock::now() < until && !stopping_);
+  }
+  return io_uring_submit_and_wait(&w.ring, 1);
 }
 
 void UringTransport::arm_wake(Worker& w) {

@@ -12,8 +12,12 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 #include <string>
+#include <thread>
 
 #include "tests/mount/test_util.h"
 
@@ -53,6 +57,23 @@ std::string stats_json(const std::string& mnt) {
   ssize_t n = getxattr(mnt.c_str(), "user.pmemfs.stats", buf, sizeof buf);
   if (n < 0) return "getxattr: " + std::string(strerror(errno));
   return std::string(buf, static_cast<size_t>(n));
+}
+
+// User plus system CPU time of a process so far, in clock ticks.
+long cpu_ticks(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(in, line)) return -1;
+  // Fields after the command's closing parenthesis: state is field 3,
+  // utime and stime are 14 and 15.
+  std::istringstream rest(line.substr(line.rfind(')') + 2));
+  std::string field;
+  long utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && rest >> field; ++i) {
+    if (i == 14) utime = std::stol(field);
+    if (i == 15) stime = std::stol(field);
+  }
+  return utime + stime;
 }
 
 // The fixture's own mount is undone at once: each test mounts the way it
@@ -127,6 +148,27 @@ TEST_F(UringTest, AutoUsesIoUringWhenTheKernelOffersIt) {
   ASSERT_TRUE(fs_->mount("", false));
   EXPECT_NE(std::string::npos, stats_json(fs_->mnt()).find("\"transport\": \"io_uring\""))
       << fs_->daemon_log();
+}
+
+// Ring threads poll for the next request after serving one
+// (-o io_uring_poll_us), and sleep once none came: an idle mount uses no
+// CPU, even with the longest poll, where threads that never slept would
+// use a CPU each.
+TEST_F(UringTest, RingThreadsThatSeeNoRequestsSleep) {
+  EnableUring param("Y");
+  ASSERT_TRUE(param.ok());
+  ASSERT_TRUE(fs_->mount("io_uring=on,io_uring_poll_us=10000", false));
+  ASSERT_NE(std::string::npos, stats_json(fs_->mnt()).find("\"transport\": \"io_uring\""));
+  for (int i = 0; i < 200; ++i)
+    ASSERT_EQ(0, write_file(p("f" + std::to_string(i % 7)), pattern(4096, i)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const long before = cpu_ticks(fs_->daemon_pid());
+  ASSERT_GE(before, 0) << "no /proc/" << fs_->daemon_pid() << "/stat";
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  const long used = cpu_ticks(fs_->daemon_pid()) - before;
+  const long hz = sysconf(_SC_CLK_TCK);
+  EXPECT_LT(used, hz / 10) << "the idle daemon used " << used << " of " << hz
+                           << " ticks in a second";
 }
 
 TEST_F(UringTest, OffStaysOnDevFuse) {

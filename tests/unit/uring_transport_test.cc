@@ -23,6 +23,7 @@
 #include "fuse/transport.h"
 #include "fuse/uring_entry.h"
 #include "fuse/uring_setup.h"
+#include "fuse/uring_transport.h"
 
 namespace pmemfs::daemon {
 namespace {
@@ -367,6 +368,17 @@ TEST(UringOptions, AutoByDefaultAndEachModeByName) {
   ParsedArgs p = parse({"-o", "io_uring=auto,io_uring_enable_module"});
   EXPECT_TRUE(p.errors.empty());
   EXPECT_TRUE(p.opts.io_uring_enable_module);
+}
+
+TEST(UringOptions, RingThreadsPollFiftyMicrosecondsUnlessToldOtherwise) {
+  EXPECT_EQ(50u, parse({}).opts.io_uring_poll_us);
+  EXPECT_EQ(uint64_t{UringTransport::kDefaultPollUs} * 1000, UringTransport::Config{}.poll_ns);
+  EXPECT_EQ(50u, UringTransport::kDefaultPollUs);
+  EXPECT_EQ(0u, parse({"-o", "io_uring_poll_us=0"}).opts.io_uring_poll_us);
+  EXPECT_EQ(10000u, parse({"-o", "io_uring_poll_us=10000"}).opts.io_uring_poll_us);
+  ParsedArgs p = parse({"-o", "io_uring_poll_us=10001"});
+  ASSERT_EQ(1u, p.errors.size());
+  EXPECT_NE(std::string::npos, p.errors[0].find("io_uring_poll_us=MICROSECONDS (0-10000)")) << p.errors[0];
 }
 
 TEST(UringOptions, ContradictionsAreRefusedByName) {
