@@ -102,6 +102,7 @@ Entry* Mapping::insert(EntryKind kind, uint64_t first_page, uint64_t pool_block)
     it->second->kind = kind;
     it->second->first_page = first_page;
     it->second->pool_block = pool_block;
+    it->second->owner_marks = &any_dirty_;
     changed();
   }
   return it->second.get();
@@ -160,9 +161,12 @@ std::vector<DirtyRange> Mapping::evict(uint64_t first, uint64_t last) {
   std::vector<DirtyRange> dirty;
   std::lock_guard<std::shared_mutex> g(mu_);
   retired_.clear();
+  // Entries outside the range keep their marks, so the flag stays up.
+  const bool marked = any_dirty_.load(std::memory_order_acquire);
   auto drop = [&](std::map<uint64_t, std::unique_ptr<Entry>>& map, uint64_t from) {
     auto begin = map.lower_bound(from), end = map.upper_bound(last);
-    for (auto it = begin; it != end; ++it) take_entry_dirty(*it->second, dirty);
+    if (marked)
+      for (auto it = begin; it != end; ++it) take_entry_dirty(*it->second, dirty);
     map.erase(begin, end);
   };
   drop(pages_, first);
@@ -173,6 +177,9 @@ std::vector<DirtyRange> Mapping::evict(uint64_t first, uint64_t last) {
 
 std::vector<DirtyRange> Mapping::take_dirty() {
   std::vector<DirtyRange> ranges;
+  // Taken before the scan: a mark made meanwhile raises it again, for the
+  // next call, if this scan missed it.
+  if (!any_dirty_.exchange(false, std::memory_order_acq_rel)) return ranges;
   {
     std::lock_guard<std::shared_mutex> g(mu_);
     for (auto& [k, e] : pages_) take_entry_dirty(*e, ranges);

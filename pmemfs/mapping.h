@@ -31,6 +31,9 @@ struct Entry {
   uint64_t pool_block;  // first pool block; unused for HOLE
   // Dirty pages since the last fsync, one bit per 4 KiB page of the entry.
   std::array<std::atomic<uint64_t>, 8> dirty{};
+  // The owning Mapping's any_dirty_ flag (set by insert), raised after every
+  // new mark so that take_dirty() need not scan a file nobody dirtied.
+  std::atomic<bool>* owner_marks = nullptr;
 
   // Pages this entry maps to blocks. A HOLE maps whatever page it was looked
   // up for to the zero page; its first_page is not to be relied on.
@@ -38,6 +41,8 @@ struct Entry {
   void mark_dirty(uint64_t page) {
     uint64_t i = page - first_page;
     dirty[i / 64].fetch_or(uint64_t{1} << (i % 64), std::memory_order_relaxed);
+    // After the mark (release): whoever takes the flag sees the mark.
+    if (owner_marks) owner_marks->store(true, std::memory_order_release);
   }
 };
 
@@ -87,6 +92,11 @@ class Mapping {
   // exactly while it reads the same value. In steady state nobody writes it:
   // cached read faults from several threads share the line read-only.
   std::atomic<uint64_t> epoch_;
+  // Whether an entry may hold dirty marks: raised by Entry::mark_dirty,
+  // taken by take_dirty. Without it every fsync scanned all entries of the
+  // file (8 words per PMD): 15% of the daemon's CPU in a 4 KiB write+fsync
+  // loop over a 256 MiB file, where the daemon's writes mark nothing.
+  std::atomic<bool> any_dirty_{false};
   mutable std::shared_mutex mu_;  // leaf lock; guards the two maps' structure (shared: find)
   std::map<uint64_t, std::unique_ptr<Entry>> pages_;  // HOLE and PTE, by page
   std::map<uint64_t, std::unique_ptr<Entry>> pmds_;   // PMD, by first page
