@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "pmemfs/alloc.h"
+#include "pmemfs/dax.h"
 #include "pmemfs/dir.h"
 #include "pmemfs/inode.h"
 #include "pmemfs/journal.h"
@@ -106,6 +107,10 @@ Result<Entry*> write_fault_locked(FaultContext& fc, Inode& inode, uint64_t page,
   // once the write lands: remembered so that the last close gives it back.
   if (huge && !covered) inode.extra().stream_tail.store(r0, std::memory_order_relaxed);
 
+  // A client may map the HOLE pages the new blocks cover (dax.h): its zero
+  // page must be gone before anybody can store into the blocks.
+  if (inode.extra().dax_mapped.load(std::memory_order_acquire))
+    dax_revoke_range(fc.revoker, inode.ino, fb, fb + run.nblocks - 1);
   const uint64_t evicted =
       inode.extra().mapping.evict_holes(fb, fb + run.nblocks - 1, fc.hooks.disable_upgrade);
   fc.counters.hole_evictions.fetch_add(evicted, std::memory_order_relaxed);

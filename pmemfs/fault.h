@@ -28,6 +28,7 @@
 namespace pmemfs {
 
 class Allocator;
+class DaxRevoker;
 class InodeTable;
 class Journal;
 class Pool;
@@ -72,6 +73,9 @@ struct FaultContext {
   InodeTable& inodes;
   FaultCounters& counters;
   FaultTestHooks& hooks;
+  // Takes client mappings back before a change (dax.h); set once by the
+  // daemon before it serves anything, nullptr without direct access.
+  DaxRevoker* revoker = nullptr;
 };
 
 // REQUIRES: inode.lock held (shared or exclusive). Never nullptr.

@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "pmemfs/dax.h"
 #include "pmemfs/persist_mode.h"
 #include "pmemfs/powerfail.h"
 #include "pmemfs/result.h"
@@ -252,6 +253,16 @@ class Filesystem {
   // cell full as one 2 MiB extent is told from one full of smaller pieces
   // only by them): the cost of a listing of every inode in use.
   virtual Result<UsageSummary> usage() = 0;
+
+  // Direct access (dax.h): the entry covering file page `page` of regular
+  // file ino, for a client process's read or write fault, through the fault
+  // path (a write to a hole allocates: a PMD when the page's whole aligned
+  // 2 MiB range is a hole inside EOF, else a PTE). ENXIO for a page at or
+  // past EOF (the client raises SIGBUS there, as the kernel does).
+  virtual Result<DaxEntry> dax_fault(uint64_t ino, uint64_t page, bool write) = 0;
+  // Who takes client mappings back (dax.h); nullptr: no client exists. Set
+  // before the first dax_fault, never changed while requests run.
+  virtual void set_dax_revoker(DaxRevoker* r) = 0;
   virtual Result<std::string> usage_cells(uint64_t from, size_t max) = 0;
 };
 

@@ -226,6 +226,8 @@ void FsImpl::zero_mapped_locked(Inode& f, uint64_t off, uint64_t len) {
 }
 
 void FsImpl::evict_locked(Inode& f, uint64_t first, uint64_t last) {
+  // Client mappings first (dax.h): nobody may reach the pages once they change.
+  revoke_locked(f, first, last);
   // Flushed whole, also pages about to be freed: cheaper than telling them
   // apart, and evicting must never drop the dirty state of pages it keeps.
   if (InodeExtra* x = f.extra_if()) flush_dirty(x->mapping.evict(first, last));

@@ -78,6 +78,8 @@ class FsImpl final : public Filesystem {
   Result<std::vector<ExtentInfo>> map(uint64_t ino, uint64_t from_offset,
                                       size_t max_entries) override;
   Result<UsageSummary> usage() override;
+  Result<DaxEntry> dax_fault(uint64_t ino, uint64_t page, bool write) override;
+  void set_dax_revoker(DaxRevoker* r) override { fc_->revoker = r; }
   Result<std::string> usage_cells(uint64_t from, size_t max) override;
 
   FaultTestHooks& test_hooks() { return hooks_; }
@@ -93,6 +95,9 @@ class FsImpl final : public Filesystem {
  private:
   using InodeRef = std::shared_ptr<Inode>;
   Result<InodeRef> get(uint64_t ino) { return inodes_->get(ino); }
+  // Client mappings of pages [first, last] of f taken back (dax.h), if any
+  // client was ever handed one. REQUIRES: f.lock exclusive.
+  void revoke_locked(Inode& f, uint64_t first, uint64_t last);
   // The cells (data-area 2 MiB groups) that are one 2 MiB extent of a file,
   // sorted: from every regular file's map.
   std::vector<uint64_t> huge_cells();

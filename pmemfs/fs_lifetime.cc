@@ -35,6 +35,7 @@ constexpr auto kReleaseGrace = std::chrono::milliseconds(250);
 
 Status FsImpl::free_data_locked(Inode& f) {
   Allocator::Freeing freeing(*alloc_);
+  revoke_locked(f, 0, UINT64_MAX);
   // Every block is freed: what is dirty in them no longer matters.
   if (InodeExtra* x = f.extra_if()) (void)x->mapping.evict(0, UINT64_MAX);
   // The size stays (stat of a descriptor the kernel holds still shows it);
@@ -50,6 +51,7 @@ Status FsImpl::free_data_locked(Inode& f) {
 
 Status FsImpl::destroy_locked(Inode& f) {
   Allocator::Freeing freeing(*alloc_);
+  revoke_locked(f, 0, UINT64_MAX);
   // Every block is freed: what is dirty in them no longer matters.
   if (InodeExtra* x = f.extra_if()) (void)x->mapping.evict(0, UINT64_MAX);
   f.rec.size = 0;

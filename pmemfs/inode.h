@@ -71,6 +71,9 @@ struct InodeExtra {
   std::atomic<uint64_t> write_end{0};
   std::atomic<uint64_t> stream_tail{UINT64_MAX};
   Mapping mapping;
+  // Whether a client process was ever handed an entry of this file (dax.h):
+  // only then do changes of its mapping need a revocation.
+  std::atomic<bool> dax_mapped{false};
   std::once_flag dir_once;     // directory index built on first use
   std::unique_ptr<Directory> dir;
   int dir_load_error = 0;
