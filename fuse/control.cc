@@ -1,5 +1,6 @@
 #include "fuse/control.h"
 
+#include "dax/protocol.h"
 #include "fuse/power_cut.h"
 #include "fuse/remount.h"
 #include "fuse/transport.h"
@@ -15,7 +16,8 @@ namespace pmemfs::daemon {
 bool is_control_xattr(std::string_view name) {
   return name == kStatsXattr || name == kMapXattr || name.starts_with(kMapPagePrefix) ||
          name == kUsageXattr || name.starts_with(kUsageCellsPrefix) ||
-         name == kPowerFailXattr || name == kPowerCutXattr || is_remount_xattr(name);
+         name == kPowerFailXattr || name == kPowerCutXattr || is_remount_xattr(name) ||
+         name == dax::kDaxXattr;
 }
 
 // remount.h: answered by remount_getxattr; never set, removed or listed.

@@ -17,6 +17,8 @@ namespace pmemfs::daemon {
 
 // The session's userdata. Lives as long as the session; fs outlives both.
 // Its TransportHost part is how the transport's callbacks find the layer.
+class DaxServer;
+
 struct OpsContext : TransportHost {
   Filesystem* fs = nullptr;
   CacheMode cache = CacheMode::kWriteback;
@@ -43,6 +45,10 @@ struct OpsContext : TransportHost {
   // and how many have been answered.
   uint64_t cut_after_syncs = 0;
   std::atomic<uint64_t> syncs{0};
+  // Direct access for client processes (dax_server.h), or why there is none
+  // (-o dax=off, powerfail_sim, ...): what the kDaxXattr of a file says.
+  DaxServer* dax = nullptr;
+  std::string dax_off;
 };
 
 // The table to hand to fuse_session_new.

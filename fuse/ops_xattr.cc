@@ -8,11 +8,23 @@
 #include <cstdio>
 #include <string>
 
+#include "dax/protocol.h"
 #include "fuse/control.h"
+#include "fuse/dax_server.h"
 #include "fuse/remount.h"
 
 namespace pmemfs::daemon {
 namespace {
+
+// dax/protocol.h's kDaxXattr: where a client process finds the daemon, or
+// "off" and why there is no direct access. Regular files only.
+Result<std::string> dax_xattr(OpsContext& c, uint64_t ino) {
+  auto a = c.fs->getattr(ino);
+  if (!a) return err(a.error());
+  if (!S_ISREG(a->mode)) return err(ENODATA);
+  if (!c.dax) return "off\n" + c.dax_off + "\n";
+  return c.dax->xattr_value();
+}
 
 // Whether the thread that sent a request (FUSE gives its tid, as seen from
 // the daemon's pid namespace; 0 when it has none there) holds CAP_SYS_ADMIN
@@ -65,6 +77,12 @@ void pm_getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) 
   }
   std::string value;
   int err = guarded("getxattr", [&] {
+    if (name == std::string_view(dax::kDaxXattr)) {
+      auto r = dax_xattr(ctx(req), ino);
+      if (!r) return r.error();
+      value = std::move(*r);
+      return 0;
+    }
     auto r = control_getxattr(ctx(req), ino, name);
     if (!r) r = fs(req).getxattr(ino, name);
     if (!*r) return r->error();

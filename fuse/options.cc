@@ -112,6 +112,10 @@ static void apply_option_list(const std::string& list, Options& opts, std::vecto
       else errors.push_back("bad value in -o " + word + ": expected io_uring=auto|on|off");
     } else if (w == "io_uring_enable_module") {
       opts.io_uring_enable_module = true;
+    } else if (key == "dax") {
+      if (val == "on") opts.dax = true;
+      else if (val == "off") opts.dax = false;
+      else errors.push_back("bad value in -o " + word + ": expected dax=on|off");
     } else if (key == "io_uring_poll_us") {
       unsigned long long n = 0;
       if (parse_uint(val, 10000, n)) opts.io_uring_poll_us = static_cast<unsigned>(n);
@@ -206,7 +210,7 @@ bool same_fixed(const Options& a, const Options& b) {
          a.persist == b.persist &&
          a.debug == b.debug && a.io_uring == b.io_uring &&
          a.io_uring_enable_module == b.io_uring_enable_module &&
-         a.io_uring_poll_us == b.io_uring_poll_us &&
+         a.io_uring_poll_us == b.io_uring_poll_us && a.dax == b.dax &&
          sorted(a.fuse_opts) == sorted(b.fuse_opts);
 }
 
@@ -379,6 +383,7 @@ std::string usage(const char* argv0) {
          "                         it when the kernel offers it, on refuses to mount without it\n"
          "     io_uring_enable_module   let the daemon write Y to\n"
          "                         /sys/module/fuse/parameters/enable_uring (system-wide, stays Y)\n"
+         "     dax=on|off          direct access for processes run under pmemfs-run (default on)\n"
          "     io_uring_poll_us=N  how long a ring thread polls for the next request before it\n"
          "                         sleeps (0-10000; default 50; 0: never polls)\n"
          "     relatime (default), strictatime, noatime, nodiratime, lazytime and their\n"

@@ -81,6 +81,8 @@ struct Options {
   // -o io_uring_poll_us=N: how long a ring thread polls before sleeping
   // (UringTransport::Config::poll_ns); 0 never polls.
   unsigned io_uring_poll_us = 50;
+  // -o dax=on|off: direct access for client processes (pmemfs-run).
+  bool dax = true;
 
   // Options handed to libfuse verbatim (kernel/fusermount mount options).
   std::vector<std::string> fuse_opts;

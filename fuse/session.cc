@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -62,6 +63,52 @@ Session::~Session() {
   if (uring_) uring_->stop();
   unmount();
   if (se_) fuse_session_destroy(se_);
+  // No request runs any more. Clients lose the daemon (their next fault gets
+  // SIGBUS); the library frees blocks from now on without asking anyone.
+  fs_.set_dax_revoker(nullptr);
+  if (dax_) dax_->stop();
+}
+
+// Direct access for client processes, unless the options rule it out; the
+// reason goes to the kDaxXattr that clients read (PMEMFS_DAX_DEBUG prints it).
+void Session::set_up_dax() {
+  if (!opts_.dax) {
+    ctx_.dax_off = "the daemon runs with -o dax=off";
+    return;
+  }
+  if (opts_.powerfail_sim) {
+    ctx_.dax_off = "the daemon runs with -o powerfail_sim, whose working copy clients cannot map";
+    return;
+  }
+  if (opts_.read_only) {
+    ctx_.dax_off = "the mount is read-only";
+    return;
+  }
+  struct stat st {};
+  if (stat(opts_.source.c_str(), &st) != 0) {
+    ctx_.dax_off = "cannot stat the pool " + opts_.source + ": " + strerror(errno);
+    return;
+  }
+  if (S_ISCHR(st.st_mode)) {
+    // Device DAX maps only whole 2 MiB pages: a 4 KiB block could not be
+    // mapped alone without its neighbours, other files' data.
+    ctx_.dax_off = "the pool is a DAX device, which maps only 2 MiB at a time";
+    return;
+  }
+  DaxServer::Config c;
+  c.pool_path = opts_.source;
+  c.pool_dev = st.st_dev;
+  c.pool_ino = st.st_ino;
+  c.pool_size = static_cast<uint64_t>(st.st_size);
+  auto server = std::make_unique<DaxServer>(fs_, c);
+  if (std::string why = server->start(); !why.empty()) {
+    spdlog::warn("direct access off: {}", why);
+    ctx_.dax_off = why;
+    return;
+  }
+  dax_ = std::move(server);
+  ctx_.dax = dax_.get();
+  fs_.set_dax_revoker(dax_.get());
 }
 
 std::string Session::set_up_transport() {
@@ -97,6 +144,7 @@ std::string Session::set_up_transport() {
 
 std::string Session::mount(const std::string& mountpoint) {
   mountpoint_ = mountpoint;
+  set_up_dax();
   std::vector<std::string> words = {"pmemfs"};
   auto add_opt = [&](const std::string& o) {
     words.push_back("-o");

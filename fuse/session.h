@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "fuse/dax_server.h"
 #include "fuse/ops.h"
 #include "fuse/options.h"
 #include "fuse/transport.h"
@@ -49,6 +50,7 @@ class Session {
   // Chooses the transport before the kernel sends INIT; "" or, with
   // io_uring=on, why the mount cannot go ahead.
   std::string set_up_transport();
+  void set_up_dax();
 
   Filesystem& fs_;
   const Options& opts_;
@@ -56,6 +58,7 @@ class Session {
   // FUSE over io_uring when the mount uses it; stopped before the session
   // is destroyed (its threads call into it).
   std::unique_ptr<UringTransport> uring_;
+  std::unique_ptr<DaxServer> dax_;  // direct access; stopped after the loop
   OpsContext ctx_;
   struct fuse_session* se_ = nullptr;
   std::string mountpoint_;

@@ -62,7 +62,10 @@ Result<DaxEntry> FsImpl::dax_fault(uint64_t ino, uint64_t page, bool write) {
     f.extra().dax_mapped.store(true, std::memory_order_release);
     Entry* e = write ? write_fault_mapped(*fc_, f, page) : read_fault(*fc_, f, page);
     if (e) {
-      if (write) f.extra().pending_mtime.store(now_ns());
+      if (write) {
+        e->mark_client_writable();
+        f.extra().pending_mtime.store(now_ns());
+      }
       return to_dax(f, *e, page);
     }
     counters_.upgrades.fetch_add(1, std::memory_order_relaxed);
@@ -78,6 +81,7 @@ Result<DaxEntry> FsImpl::dax_fault(uint64_t ino, uint64_t page, bool write) {
   if (r0 + kBlocksPerHuge <= eof_pages) intent = {r0, r0 + kBlocksPerHuge, false};
   auto e = write_fault_locked(*fc_, f, page, intent);
   if (!e.ok()) return err(e.error());
+  (*e)->mark_client_writable();
   // A store through a mapping changes the file (the kernel's page_mkwrite
   // updates the times the same way).
   f.extra().pending_mtime.store(now_ns());

@@ -126,9 +126,15 @@ uint64_t Mapping::evict_holes(uint64_t first, uint64_t last, bool defer_free) {
 
 namespace {
 
-// Takes and clears the dirty marks of e, one 4 KiB range per page.
-void take_entry_dirty(Entry& e, std::vector<DirtyRange>& out) {
-  if (e.kind == EntryKind::kHole) return;
+// Takes and clears the dirty marks of e, one 4 KiB range per page; all of it
+// when a client maps it writable. Returns whether e stays dirty.
+bool take_entry_dirty(Entry& e, std::vector<DirtyRange>& out) {
+  if (e.kind == EntryKind::kHole) return false;
+  if (e.client_writable.load(std::memory_order_relaxed)) {
+    for (uint32_t w = 0; w < (e.npages() + 63) / 64; ++w) e.dirty[w].store(0, std::memory_order_relaxed);
+    out.push_back({e.pool_block * kBlockSize, uint64_t{e.npages()} * kBlockSize});
+    return true;
+  }
   for (uint32_t w = 0; w < (e.npages() + 63) / 64; ++w) {
     uint64_t bits = e.dirty[w].exchange(0, std::memory_order_relaxed);
     while (bits) {
@@ -137,6 +143,7 @@ void take_entry_dirty(Entry& e, std::vector<DirtyRange>& out) {
       out.push_back({(e.pool_block + w * 64 + b) * kBlockSize, kBlockSize});
     }
   }
+  return false;
 }
 
 // Each pool byte once: sort, then merge touching and overlapping ranges.
@@ -182,8 +189,11 @@ std::vector<DirtyRange> Mapping::take_dirty() {
   if (!any_dirty_.exchange(false, std::memory_order_acq_rel)) return ranges;
   {
     std::lock_guard<std::shared_mutex> g(mu_);
-    for (auto& [k, e] : pages_) take_entry_dirty(*e, ranges);
-    for (auto& [k, e] : pmds_) take_entry_dirty(*e, ranges);
+    bool still = false;
+    for (auto& [k, e] : pages_) still |= take_entry_dirty(*e, ranges);
+    for (auto& [k, e] : pmds_) still |= take_entry_dirty(*e, ranges);
+    // Entries a client writes stay dirty: the next fsync must see them too.
+    if (still) any_dirty_.store(true, std::memory_order_release);
   }
   return merge_ranges(std::move(ranges));
 }

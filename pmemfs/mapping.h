@@ -27,6 +27,9 @@ enum class EntryKind : uint8_t { kHole, kPte, kPmd };
 
 struct Entry {
   EntryKind kind;
+  // A client process maps it writable (pmemfs/dax.h): its stores mark
+  // nothing, so every fsync flushes the whole entry for as long as it lives.
+  std::atomic<bool> client_writable{false};
   uint64_t first_page;  // file page (4 KiB units)
   uint64_t pool_block;  // first pool block; unused for HOLE
   // Dirty pages since the last fsync, one bit per 4 KiB page of the entry.
@@ -38,6 +41,10 @@ struct Entry {
   // Pages this entry maps to blocks. A HOLE maps whatever page it was looked
   // up for to the zero page; its first_page is not to be relied on.
   uint32_t npages() const { return kind == EntryKind::kPmd ? 512 : 1; }
+  void mark_client_writable() {
+    client_writable.store(true, std::memory_order_relaxed);
+    if (owner_marks) owner_marks->store(true, std::memory_order_release);
+  }
   void mark_dirty(uint64_t page) {
     uint64_t i = page - first_page;
     dirty[i / 64].fetch_or(uint64_t{1} << (i % 64), std::memory_order_relaxed);

@@ -207,6 +207,20 @@ TEST_F(DaxFault, FilesNoClientMappedAreNeverRevoked) {
   EXPECT_TRUE(revoker_.taken().empty());
 }
 
+// A client's stores reach the pool without the daemon seeing them: every
+// fsync flushes what a client maps writable, not only the first one.
+TEST_F(DaxFault, EveryFsyncFlushesWhatAClientMapsWritable) {
+  const uint64_t ino = file("synced", 4 * kMiB);
+  ASSERT_EQ(EntryKind::kPmd, fs_->dax_fault(ino, 512, true)->kind);
+  ASSERT_EQ(EntryKind::kHole, fs_->dax_fault(ino, 0, false)->kind);  // read only: nothing to flush
+  const uint64_t before = fs_->stats().fsync_bytes_flushed;
+  ASSERT_TRUE(fs_->fsync(ino, false).ok());
+  const uint64_t once = fs_->stats().fsync_bytes_flushed;
+  EXPECT_EQ(2 * kMiB, once - before);
+  ASSERT_TRUE(fs_->fsync(ino, true).ok());
+  EXPECT_EQ(2 * kMiB, fs_->stats().fsync_bytes_flushed - once);
+}
+
 TEST_F(DaxFault, ReadOnlyRefusesStoresAndDirectoriesRefuseFaults) {
   const uint64_t ino = file("ro", kMiB);
   auto d = fs_->mkdir(kRoot, "dir", 0755, root_caller());
