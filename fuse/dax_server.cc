@@ -197,6 +197,11 @@ void DaxServer::serve(int fd) {
   ::close(fd);
 }
 
+bool DaxServer::mapped(uint64_t ino) {
+  std::lock_guard<std::mutex> g(mu_);
+  return mapped_inos_.count(ino) != 0;
+}
+
 std::shared_ptr<DaxServer::Client> DaxServer::find_client(uint64_t id) {
   std::lock_guard<std::mutex> g(mu_);
   for (auto& c : clients_)
@@ -223,12 +228,15 @@ void DaxServer::serve_faults(int fd, const std::shared_ptr<Client>& c) {
   proto::Message m;
   while (receive(fd, m, nullptr) == static_cast<ssize_t>(sizeof m)) {
     if (m.kind != proto::kFault) break;
+    bool first = false;
     {
       // Before the fault: any change from the moment the fault takes the
       // inode lock on must revoke from this client (pmemfs/dax.h).
       std::lock_guard<std::mutex> g(mu_);
       c->inos.insert(m.ino);
+      first = mapped_inos_.insert(m.ino).second;
     }
+    if (first && on_first_map_) on_first_map_(m.ino);
     proto::Message r;
     r.kind = proto::kEntry;
     auto e = fs_.dax_fault(m.ino, m.page, m.write != 0);
@@ -250,6 +258,7 @@ void DaxServer::serve_faults(int fd, const std::shared_ptr<Client>& c) {
 }
 
 void DaxServer::revoke(uint64_t ino, uint64_t first_page, uint64_t last_page) {
+  if (cfg_.skip_revoke) return;
   std::vector<std::pair<std::shared_ptr<Client>, uint64_t>> sent;
   {
     std::lock_guard<std::mutex> g(mu_);

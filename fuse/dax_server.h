@@ -14,6 +14,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -40,7 +41,14 @@ class DaxServer final : public DaxRevoker {
     ino_t pool_ino = 0;
     uint64_t pool_size = 0;
     int revoke_timeout_ms = 2000;  // then the client is killed (dax/protocol.h)
+    // Test seam (PMEMFS_TEST_DAX_SKIP_REVOKE=1): revocations are not sent,
+    // so that the cross-process race test proves it detects the race.
+    bool skip_revoke = false;
   };
+  // Called once per inode, at its first direct fault: the kernel's cached
+  // pages of it must go (fuse/session.cc), so that read(2) through the mount
+  // sees what clients store.
+  void set_on_first_map(std::function<void(uint64_t ino)> f) { on_first_map_ = std::move(f); }
 
   DaxServer(Filesystem& fs, const Config& c);
   ~DaxServer() override;  // stop()
@@ -54,6 +62,9 @@ class DaxServer final : public DaxRevoker {
   // The value of dax/protocol.h's kDaxXattr.
   std::string xattr_value() const;
   const DaxCounters& counters() const { return counters_; }
+  // Whether a client was ever handed an entry of ino: its opens then bypass
+  // the kernel's page cache (ops_files.cc).
+  bool mapped(uint64_t ino);
 
   // DaxRevoker. REQUIRES: ino's inode lock exclusive (pmemfs/dax.h).
   void revoke(uint64_t ino, uint64_t first_page, uint64_t last_page) override;
@@ -82,6 +93,8 @@ class DaxServer final : public DaxRevoker {
   std::vector<int> conn_fds_;  // every open connection, shut down by stop()
   uint64_t next_client_ = 1;
   std::atomic<uint64_t> next_revocation_{1};
+  std::function<void(uint64_t)> on_first_map_;
+  std::set<uint64_t> mapped_inos_;  // guarded by mu_: inodes any client was handed
 };
 
 }  // namespace pmemfs::daemon

@@ -2,6 +2,7 @@
 // from the pool mapping), durability, space and seeking.
 #include "fuse/ops_internal.h"
 
+#include "fuse/dax_server.h"
 #include "fuse/kernel_abi.h"
 #include "fuse/kill_privs.h"
 #include "fuse/power_cut.h"
@@ -40,7 +41,14 @@ namespace {
 // Only this daemon writes, so what the page cache holds from an earlier open
 // is still right; but a read must reach the daemon to update atime.
 void set_open_flags(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-  set_open_flags(ctx(req), fi, keep_cache_for_atime(req, ino, fi->flags));
+  OpsContext& c = ctx(req);
+  set_open_flags(c, fi, keep_cache_for_atime(req, ino, fi->flags));
+  // Client processes store into it behind the kernel's back (DIRECT ACCESS in
+  // pmemfs.8): read(2) and write(2) go to the pool, never to cached pages.
+  if (c.dax && c.dax->mapped(ino)) {
+    fi->direct_io = 1;
+    fi->keep_cache = 0;
+  }
 }
 
 void pm_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexcept {

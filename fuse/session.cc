@@ -100,7 +100,18 @@ void Session::set_up_dax() {
   c.pool_dev = st.st_dev;
   c.pool_ino = st.st_ino;
   c.pool_size = static_cast<uint64_t>(st.st_size);
+  if (const char* skip = getenv("PMEMFS_TEST_DAX_SKIP_REVOKE"); skip && std::strcmp(skip, "1") == 0) {
+    spdlog::warn("PMEMFS_TEST_DAX_SKIP_REVOKE=1: direct mappings are never revoked (a test seam; "
+                 "clients may read stale data)");
+    c.skip_revoke = true;
+  }
   auto server = std::make_unique<DaxServer>(fs_, c);
+  // The kernel's pages of a file cached before it was mapped directly would
+  // hide what clients store from read(2); opens from now on bypass the cache
+  // (set_open_flags).
+  server->set_on_first_map([this](uint64_t ino) {
+    if (se_ && !opts_.single_thread) fuse_lowlevel_notify_inval_inode(se_, ino, 0, 0);
+  });
   if (std::string why = server->start(); !why.empty()) {
     spdlog::warn("direct access off: {}", why);
     ctx_.dax_off = why;
