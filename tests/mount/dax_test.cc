@@ -1,0 +1,195 @@
+// Direct access for user processes (pmemfs.8, DIRECT ACCESS): real processes
+// under pmemfs-run map files of a real mount straight from the pool, with
+// Python's mmap module as a user's program would (dax_workload.py).
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "tests/mount/test_util.h"
+
+namespace pmemfs::test {
+namespace {
+
+constexpr uint64_t kMiB = 1 << 20;
+
+std::string env_or_empty(const char* name) {
+  const char* v = getenv(name);
+  return v ? v : "";
+}
+
+// PMEMFS_RUN and PMEMFS_DAX_LIB: the built pmemfs-run and client library.
+#define PMEMFS_REQUIRE_DAX_CLIENT()                                             \
+  do {                                                                          \
+    if (env_or_empty("PMEMFS_RUN").empty() || env_or_empty("PMEMFS_DAX_LIB").empty()) \
+      FAIL() << "PMEMFS_RUN and PMEMFS_DAX_LIB must name the built client";     \
+  } while (0)
+
+std::string workload() { return env_or_empty("PMEMFS_TEST_SCRIPTS") + "/dax_workload.py"; }
+
+// argv under pmemfs-run, with the client's debug output on.
+ProcResult run_client(const std::vector<std::string>& args, const std::vector<std::string>& prefix = {}) {
+  std::vector<std::string> argv = prefix;
+  argv.insert(argv.end(), {"sh", env_or_empty("PMEMFS_RUN"), "python3", workload()});
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run(argv, {"PMEMFS_DAX_LIB=" + env_or_empty("PMEMFS_DAX_LIB"), "PMEMFS_DAX_DEBUG=1"});
+}
+
+bool contains(const std::string& s, const std::string& what) { return s.find(what) != std::string::npos; }
+
+class DaxTest : public MountTest {
+ protected:
+  void SetUp() override {
+    PMEMFS_REQUIRE_DAX_CLIENT();
+    MountTest::SetUp();
+  }
+  std::string mount_options() const override { return "cache=writethrough"; }
+  uint64_t pool_size() const override { return 2048 * kMiB; }
+  // A file of `size` bytes, all hole.
+  std::string sized(const std::string& name, uint64_t size) {
+    const std::string path = p(name);
+    EXPECT_EQ(0, truncate_file(path, size));
+    return path;
+  }
+  static int truncate_file(const std::string& path, uint64_t size) {
+    Fd fd(open(path.c_str(), O_RDWR | O_CREAT, 0666));
+    if (fd < 0) return errno;
+    return ftruncate(fd, static_cast<off_t>(size)) == 0 ? 0 : errno;
+  }
+  uint64_t data_blocks() {
+    auto r = run({ctl_path(), "stats", fs_->mnt()});
+    const size_t at = r.output.find("\"data_blocks\": ");
+    return at == std::string::npos ? 0 : std::stoull(r.output.substr(at + 15));
+  }
+};
+
+TEST_F(DaxTest, MappingsOfTheMountAreDirectAndTheMountSeesTheirStores) {
+  const std::string f = sized("direct", 16 * kMiB);
+  auto r = run_client({"pmd", f, std::to_string(16 * kMiB)});
+  ASSERT_EQ(0, r.status) << r.output;
+  EXPECT_TRUE(contains(r.output, "direct mapping of inode")) << r.output;
+  // Every page got a 1 from the client's stores; read(2) through the mount sees them.
+  const std::string back = read_file(f);
+  ASSERT_EQ(16 * kMiB, back.size());
+  for (uint64_t off = 0; off < back.size(); off += 4096) ASSERT_EQ(1, back[off]) << off;
+}
+
+TEST_F(DaxTest, AMappedGigabyteHoleReadsAsZerosAndCostsNothing) {
+  const std::string f = sized("hole", 1024 * kMiB);
+  const uint64_t before = data_blocks();
+  auto r = run_client({"hole", f, std::to_string(1024 * kMiB)});
+  ASSERT_EQ(0, r.status) << r.output;
+  EXPECT_TRUE(contains(r.output, "direct mapping of inode")) << r.output;
+  EXPECT_TRUE(contains(r.output, "zeros rss_kb 0\n")) << r.output;  // the kernel's zero page: no memory
+  EXPECT_EQ(before, data_blocks()) << "reading a hole allocated blocks";
+}
+
+// The seed's race across processes: a reader maps hole pages (the zero
+// page), another process stores into them; once its stores returned, the
+// reader must see them. PMEMFS_TEST_DAX_SKIP_REVOKE=1 makes the daemon skip
+// revocations: then the reader keeps its zero pages, and this test's check
+// fails (asserted in the second half, so the test proves it can fail).
+TEST_F(DaxTest, NoProcessReadsAZeroPageAfterAnotherProcessStoreReturned) {
+  for (const char* how : {"client", "write"}) {
+    const std::string f = sized(std::string("race-") + how, 64 * kMiB);
+    auto r = run_client({"race", f, "256", how});
+    ASSERT_EQ(0, r.status) << r.output;
+    EXPECT_TRUE(contains(r.output, "before 256 zero of 256 after 256 X of 256")) << how << ": " << r.output;
+  }
+  fs_.reset();
+  setenv("PMEMFS_TEST_DAX_SKIP_REVOKE", "1", 1);
+  fs_ = std::make_unique<MountedFs>(mount_options(), pool_size());
+  unsetenv("PMEMFS_TEST_DAX_SKIP_REVOKE");
+  ASSERT_TRUE(fs_->ok());
+  const std::string f = sized("race-unrevoked", 64 * kMiB);
+  auto r = run_client({"race", f, "256", "client"});
+  ASSERT_EQ(0, r.status) << r.output;
+  EXPECT_TRUE(contains(r.output, "after 0 X of 256")) << "without revocations the reader must go stale: "
+                                                       << r.output;
+}
+
+TEST_F(DaxTest, TruncateWhileAnotherProcessMapsTheTailGivesItSigbus) {
+  const std::string f = sized("tail", 4 * kMiB);
+  auto r = run_client({"tail", f});
+  EXPECT_EQ(128 + SIGBUS, r.status) << r.output;
+  EXPECT_TRUE(contains(r.output, "touched T\ntruncated\n")) << r.output;
+  EXPECT_FALSE(contains(r.output, "read after truncate")) << r.output;
+}
+
+TEST_F(DaxTest, AForkedChildStoresThroughTheMappingItInherited) {
+  const std::string f = sized("fork", 4 * kMiB);
+  auto r = run_client({"fork", f});
+  ASSERT_EQ(0, r.status) << r.output;
+  EXPECT_TRUE(contains(r.output, "child 0 sees C D")) << r.output;
+}
+
+TEST_F(DaxTest, PrivateMappingsGoThroughTheKernel) {
+  const std::string f = sized("private", 4 * kMiB);
+  auto r = run_client({"private", f});
+  ASSERT_EQ(0, r.status) << r.output;
+  EXPECT_TRUE(contains(r.output, "private p")) << r.output;
+  EXPECT_FALSE(contains(r.output, "direct mapping")) << r.output;
+  EXPECT_EQ(std::string(4 * kMiB, '\0'), read_file(f)) << "a private store reached the file";
+}
+
+TEST_F(DaxTest, AProcessThatCannotOpenThePoolFallsBackAndSaysWhy) {
+  const std::string f = sized("other-uid", 4 * kMiB);
+  ASSERT_EQ(0, chmod(f.c_str(), 0666));
+  ASSERT_EQ(0, chmod(fs_->mnt().c_str(), 0777));
+  auto r = run_client({"hole", f, std::to_string(4 * kMiB)},
+                      {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"});
+  ASSERT_EQ(0, r.status) << r.output;
+  EXPECT_TRUE(contains(r.output, "cannot open the pool " + fs_->pool())) << r.output;
+  EXPECT_TRUE(contains(r.output, "the kernel maps it")) << r.output;
+  EXPECT_TRUE(contains(r.output, "zeros")) << r.output;
+}
+
+class DaxOffTest : public DaxTest {
+ protected:
+  std::string mount_options() const override { return "cache=writethrough,dax=off"; }
+};
+
+TEST_F(DaxOffTest, ADaemonWithDaxOffServesMappingsThroughTheKernel) {
+  const std::string f = sized("off", 4 * kMiB);
+  auto r = run_client({"pmd", f, std::to_string(4 * kMiB)});
+  ASSERT_EQ(0, r.status) << r.output;
+  EXPECT_TRUE(contains(r.output, "direct access is off: the daemon runs with -o dax=off")) << r.output;
+  EXPECT_FALSE(contains(r.output, "direct mapping of inode")) << r.output;
+  EXPECT_EQ(1, read_file(f)[4096]);
+}
+
+// On a pool in a tmpfs with huge=always, a 2 MiB extent is one PMD in the
+// client's page table.
+class DaxHugeTest : public DaxTest {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/pmemfs-huge-XXXXXX";
+    ASSERT_NE(nullptr, mkdtemp(tmpl));
+    huge_ = tmpl;
+    ASSERT_EQ(0, ::mount("tmpfs", huge_.c_str(), "tmpfs", 0, "huge=always,size=3G")) << strerror(errno);
+    DaxTest::SetUp();
+  }
+  void TearDown() override {
+    DaxTest::TearDown();
+    if (!huge_.empty()) {
+      umount2(huge_.c_str(), MNT_DETACH);
+      rmdir(huge_.c_str());
+    }
+  }
+  std::string pool_parent() const override { return huge_; }
+  std::string huge_;
+};
+
+TEST_F(DaxHugeTest, TwoMegabyteExtentsArePmdMappedInTheClient) {
+  const std::string f = sized("huge", 64 * kMiB);
+  auto r = run_client({"pmd", f, std::to_string(64 * kMiB)});
+  ASSERT_EQ(0, r.status) << r.output;
+  EXPECT_TRUE(contains(r.output, "pmd_kb 65536\n")) << r.output;
+}
+
+}  // namespace
+}  // namespace pmemfs::test

@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""What the direct-access tests (dax_test.cc) run under pmemfs-run: Python's
+own mmap module, as a user's program would use it.
+
+  dax_workload.py pmd FILE SIZE        store into every page; print the kB of
+                                       the mapping that are PMD-mapped
+  dax_workload.py hole FILE SIZE       read every page; print "zeros" or
+                                       "data", and the mapping's Rss in kB
+  dax_workload.py race FILE PAGES HOW  read PAGES hole pages through a mapping,
+                                       have another process store into them
+                                       (HOW: "client", a pmemfs-run process
+                                       storing through its own mapping, or
+                                       "write", write(2) through the mount),
+                                       then read them again: print what was seen
+  dax_workload.py tail FILE            map 4 MiB, touch the page at 3 MiB,
+                                       have another process truncate the file
+                                       to 1 MiB, touch it again (SIGBUS)
+  dax_workload.py fork FILE            map, fork; the child stores through the
+                                       inherited mapping; the parent reads it
+  dax_workload.py private FILE         a MAP_PRIVATE mapping (never direct)
+"""
+import mmap
+import os
+import subprocess
+import sys
+
+PAGE = 4096
+
+
+def smaps_of(addr_hint_len):
+    """Rss and PMD-mapped kB of the mapping of addr_hint_len bytes."""
+    rss = pmd = 0
+    cur = None
+    with open("/proc/self/smaps") as f:
+        for line in f:
+            parts = line.split()
+            if "-" in parts[0] and len(parts) >= 5:
+                lo, hi = (int(x, 16) for x in parts[0].split("-"))
+                cur = hi - lo
+                continue
+            if cur is None or cur < addr_hint_len:
+                continue
+            if parts[0] == "Rss:":
+                rss += int(parts[1])
+            if parts[0] in ("ShmemPmdMapped:", "FilePmdMapped:"):
+                pmd += int(parts[1])
+    return rss, pmd
+
+
+def main():
+    cmd, path = sys.argv[1], sys.argv[2]
+    if cmd == "pmd":
+        size = int(sys.argv[3])
+        fd = os.open(path, os.O_RDWR)
+        m = mmap.mmap(fd, size, mmap.MAP_SHARED)
+        for off in range(0, size, PAGE):
+            m[off] = 1
+        m.flush()
+        print("pmd_kb", smaps_of(size)[1])
+    elif cmd == "hole":
+        size = int(sys.argv[3])
+        fd = os.open(path, os.O_RDONLY)
+        m = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ)
+        seen = 0
+        for off in range(0, size, PAGE):
+            seen |= m[off] | m[off + PAGE - 1]
+        print("zeros" if seen == 0 else "data", "rss_kb", smaps_of(size)[0])
+    elif cmd == "race":
+        pages, how = int(sys.argv[3]), sys.argv[4]
+        fd = os.open(path, os.O_RDWR)
+        size = os.fstat(fd).st_size
+        m = mmap.mmap(fd, size, mmap.MAP_SHARED)
+        stride = size // pages // PAGE * PAGE
+        offs = [i * stride + 123 for i in range(pages)]
+        before = bytes(m[o] for o in offs)
+        if how == "client":
+            # Another process, with a direct mapping of its own (LD_PRELOAD
+            # is inherited); it has returned from its stores when it exits.
+            subprocess.run([sys.executable, __file__, "store", path, str(pages)], check=True)
+        else:
+            for o in offs:
+                os.pwrite(fd, b"X", o)
+        after = bytes(m[o] for o in offs)
+        print("before", before.count(0), "zero of", pages, "after", after.count(ord("X")), "X of", pages)
+    elif cmd == "store":
+        pages = int(sys.argv[3])
+        fd = os.open(path, os.O_RDWR)
+        size = os.fstat(fd).st_size
+        m = mmap.mmap(fd, size, mmap.MAP_SHARED)
+        stride = size // pages // PAGE * PAGE
+        for i in range(pages):
+            m[i * stride + 123] = ord("X")
+    elif cmd == "tail":
+        fd = os.open(path, os.O_RDWR)
+        m = mmap.mmap(fd, 4 << 20, mmap.MAP_SHARED)
+        m[3 << 20] = ord("T")
+        print("touched", chr(m[3 << 20]), flush=True)
+        subprocess.run(["truncate", "-s", "1M", path], check=True, env={"PATH": os.environ["PATH"]})
+        print("truncated", flush=True)
+        print("read after truncate", m[3 << 20], flush=True)  # SIGBUS before this prints
+    elif cmd == "fork":
+        fd = os.open(path, os.O_RDWR)
+        m = mmap.mmap(fd, 4 << 20, mmap.MAP_SHARED)
+        m[0] = ord("P")
+        pid = os.fork()
+        if pid == 0:
+            m[7 * PAGE] = ord("C")
+            m[(2 << 20) + 5] = ord("D")
+            os._exit(0 if m[0] == ord("P") else 3)
+        _, status = os.waitpid(pid, 0)
+        print("child", os.waitstatus_to_exitcode(status), "sees", chr(m[7 * PAGE]), chr(m[(2 << 20) + 5]))
+    elif cmd == "private":
+        fd = os.open(path, os.O_RDWR)
+        m = mmap.mmap(fd, 4 << 20, mmap.MAP_PRIVATE)
+        m[0] = ord("p")
+        print("private", chr(m[0]))
+    else:
+        sys.exit("unknown command " + cmd)
+
+
+if __name__ == "__main__":
+    main()
