@@ -104,6 +104,9 @@ void* direct_mmap(void* addr, size_t len, int prot, int flags, int fd, off_t off
     return MAP_FAILED;
   }
   len = (len + kPage - 1) / kPage * kPage;
+  // x86 page tables cannot map write-only: PROT_WRITE reads too, as the
+  // kernel's mappings do (fio's mmap engine asks for PROT_WRITE alone).
+  if (prot & PROT_WRITE) prot |= PROT_READ;
   const bool fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE);
   uintptr_t base;
   if (fixed) {
