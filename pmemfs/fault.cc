@@ -108,8 +108,13 @@ Result<Entry*> write_fault_locked(FaultContext& fc, Inode& inode, uint64_t page,
   if (huge && !covered) inode.extra().stream_tail.store(r0, std::memory_order_relaxed);
 
   // A client may map the HOLE pages the new blocks cover (dax.h): its zero
-  // page must be gone before anybody can store into the blocks.
-  if (inode.extra().dax_mapped.load(std::memory_order_acquire))
+  // page must be gone before anybody can store into the blocks. A client's
+  // zero pages of a 2 MiB range exist only while the HOLE entry they were
+  // handed out for does (revoking evicts the whole range), so a range without
+  // one needs no revocation: a fresh page's write fault costs none.
+  const uint64_t rb = fb - fb % kBlocksPerHuge;
+  const uint64_t re = (fb + run.nblocks - 1) | (kBlocksPerHuge - 1);
+  if (inode.extra().dax_mapped.load(std::memory_order_acquire) && inode.extra().mapping.has_hole(rb, re))
     dax_revoke_range(fc.revoker, inode.ino, fb, fb + run.nblocks - 1);
   const uint64_t evicted =
       inode.extra().mapping.evict_holes(fb, fb + run.nblocks - 1, fc.hooks.disable_upgrade);

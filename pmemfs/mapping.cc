@@ -108,6 +108,13 @@ Entry* Mapping::insert(EntryKind kind, uint64_t first_page, uint64_t pool_block)
   return it->second.get();
 }
 
+bool Mapping::has_hole(uint64_t first, uint64_t last) const {
+  std::shared_lock<std::shared_mutex> g(mu_);
+  for (auto it = pages_.lower_bound(first); it != pages_.end() && it->first <= last; ++it)
+    if (it->second->kind == EntryKind::kHole) return true;
+  return false;
+}
+
 uint64_t Mapping::evict_holes(uint64_t first, uint64_t last, bool defer_free) {
   std::lock_guard<std::shared_mutex> g(mu_);
   uint64_t n = 0;

@@ -79,6 +79,8 @@ class Mapping {
   // it shared and passes defer_free: other holders may still use the entries,
   // so they are kept until the next evict() (which needs the lock exclusive).
   uint64_t evict_holes(uint64_t first, uint64_t last, bool defer_free = false);
+  // Whether a HOLE entry sits in [first, last]. REQUIRES: inode lock held.
+  bool has_hole(uint64_t first, uint64_t last) const;
   // Drops every entry overlapping [first, last] and hands back the dirty
   // ranges of every entry it dropped, merged as take_dirty() does. A PMD
   // overlapping the range is dropped whole, so its dirty pages outside
