@@ -12,6 +12,7 @@
 #   bench/run-fio.sh [--build DIR] [--runtime SECONDS] [--pool-size SIZE]
 #                    [--cache MODE] [--transports "fuse io_uring"]
 #                    [--opts "-o ..."] [JOB.fio ...]
+#   bench/run-fio.sh --dax [--build DIR] [--runtime SECONDS]   (run-dax.sh)
 #
 # Defaults: the programs of build/, every bench/fio/*.fio, the runtime written
 # in each job (5 s), a 4G pool, cache=writethrough for pmemfs and the null fs
@@ -42,6 +43,8 @@ usage() {
 
 while (($#)); do
   case $1 in
+    # Direct access: the mmap jobs under pmemfs-run (run-dax.sh).
+    --dax) shift; exec "$repo/bench/run-dax.sh" "$@" ;;
     --build) build=$2; shift 2 ;;
     --runtime) runtime=$2; shift 2 ;;
     --pool-size) pool_size=$2; shift 2 ;;
