@@ -36,6 +36,9 @@ struct Link {
   uint64_t pool_size = 0;
   uint64_t client_id = 0;
   int control_fd = -1;
+  // The daemon closed the control connection (it ended): no new mapping
+  // uses this link, and its slot is taken again once no region needs it.
+  std::atomic<bool> dead{false};
   // Bumped by every revocation before it unmaps: a fault whose entry was
   // asked for before a revocation maps nothing (the entry may be stale).
   std::atomic<uint64_t> generation{0};
@@ -77,6 +80,9 @@ Link* link_for(int fd, dev_t dev, std::string& why);
 // A connected SOCK_SEQPACKET socket to a daemon's address, or -1.
 // Async-signal-safe.
 int connect_to(const char* address);
+
+// Whether a region maps through l. REQUIRES: g_regions_mu (or a single thread).
+bool has_regions(const Link& l);
 
 // Replaces [va, va+len) of a region by an inaccessible reservation.
 void reserve(uintptr_t va, size_t len);

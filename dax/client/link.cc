@@ -115,6 +115,7 @@ void* control_thread(void* arg) {
     a.id = m.id;
     (void)::send(fd, &a, sizeof a, MSG_NOSIGNAL);
   }
+  if (l->control_fd == fd) l->dead.store(true, std::memory_order_release);
   return nullptr;
 }
 
@@ -180,8 +181,6 @@ bool connect_link(Link& l, std::string& why) {
 
 Link* link_for(int fd, dev_t dev, std::string& why) {
   std::lock_guard<std::mutex> g(g_links_mu);
-  for (Link& l : g_links)
-    if (l.used.load(std::memory_order_acquire) && l.dev == dev) return &l;
   char value[4096];
   const ssize_t n = fgetxattr(fd, kDaxXattr, value, sizeof value - 1);
   if (n < 0) {
@@ -205,12 +204,25 @@ Link* link_for(int fd, dev_t dev, std::string& why) {
     why = "the daemon's socket address makes no sense";
     return nullptr;
   }
+  // By the daemon's address, not the mount's device number: a mount that
+  // replaced an unmounted one may get its number.
+  for (Link& l : g_links)
+    if (l.used.load(std::memory_order_acquire) && !l.dead.load(std::memory_order_acquire) &&
+        l.dev == dev && std::strcmp(l.address, value) == 0)
+      return &l;
   Link* free_link = nullptr;
   for (Link& l : g_links)
-    if (!l.used.load(std::memory_order_relaxed)) {
+    if (!l.used.load(std::memory_order_relaxed) || (l.dead.load(std::memory_order_acquire) && !has_regions(l))) {
       free_link = &l;
       break;
     }
+  if (free_link && free_link->used.load(std::memory_order_relaxed)) {  // a dead one, taken again
+    free_link->used.store(false, std::memory_order_relaxed);
+    if (free_link->pool_fd >= 0) ::close(free_link->pool_fd);
+    if (free_link->control_fd >= 0) ::close(free_link->control_fd);
+    free_link->pool_fd = free_link->control_fd = -1;
+    free_link->dead.store(false, std::memory_order_relaxed);
+  }
   if (!free_link) {
     why = "too many pmemfs mounts in one process";
     return nullptr;
@@ -236,6 +248,12 @@ Link* link_for(int fd, dev_t dev, std::string& why) {
   return &l;
 }
 
+bool has_regions(const Link& l) {
+  for (const Region& r : g_regions)
+    if (r.used.load(std::memory_order_acquire) && r.link == &l) return true;
+  return false;
+}
+
 void reset_after_fork() {
   // The child inherited the parent's mappings but not its client: they go,
   // and the child's accesses fault them in again through its own.
@@ -247,6 +265,14 @@ void reset_after_fork() {
   for (Link& l : g_links) {
     if (!l.used.load(std::memory_order_relaxed)) continue;
     l.map_lock.clear();
+    // A link no mapping uses (a child about to exec, most often) is not
+    // worth a connection: it is dropped, and set up again if mapped.
+    if (!has_regions(l) || l.dead.load(std::memory_order_relaxed)) {
+      if (l.control_fd >= 0) ::close(l.control_fd);
+      l.control_fd = -1;
+      l.dead.store(true, std::memory_order_relaxed);
+      continue;
+    }
     if (l.control_fd >= 0) ::close(l.control_fd);
     l.control_fd = -1;
     l.generation.fetch_add(1);
