@@ -68,11 +68,13 @@ echo "lintian: no errors or warnings"
 
 # 3. Contents.
 dpkg-deb -c "$deb" | awk '{print $6}' | sed 's|^\./|/|' >"$work/contents"
-for f in /usr/bin/pmemfs /usr/bin/pmemfs-ctl /usr/bin/pmemfs-crashtest \
+for f in /usr/bin/pmemfs /usr/bin/pmemfs-ctl /usr/bin/pmemfs-crashtest /usr/bin/pmemfs-run \
+         "/usr/lib/$(dpkg-architecture -qDEB_HOST_MULTIARCH)/pmemfs/libpmemfs-dax.so" \
          /sbin/mount.pmemfs /sbin/mount.fuse.pmemfs /sbin/mkfs.pmemfs /sbin/fsck.pmemfs \
          /usr/share/man/man8/pmemfs.8.gz /usr/share/man/man8/mount.pmemfs.8.gz \
          /usr/share/man/man8/mkfs.pmemfs.8.gz /usr/share/man/man8/fsck.pmemfs.8.gz \
          /usr/share/man/man8/pmemfs-ctl.8.gz /usr/share/man/man8/pmemfs-crashtest.8.gz \
+         /usr/share/man/man8/pmemfs-run.8.gz \
          /usr/share/doc/pmemfs/copyright; do
   grep -qx "$f" "$work/contents" || die "the package has no $f"
 done
@@ -100,6 +102,13 @@ if ((install)); then
   mount -t pmemfs "$pool" "$mnt" || die "mount -t pmemfs failed"
   echo "hello from the package" >"$mnt/hello"
   [[ $(cat "$mnt/hello") == "hello from the package" ]] || die "read back wrong data"
+  # The installed client: a direct mapping, and its store seen by read(2).
+  dax_out=$(PMEMFS_DAX_DEBUG=1 pmemfs-run python3 -c 'import mmap, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+m = mmap.mmap(fd, 4096)
+m[0:5] = b"HELLO"' "$mnt/hello" 2>&1) || die "pmemfs-run failed: $dax_out"
+  [[ $dax_out == *"direct mapping of inode"* ]] || die "pmemfs-run mapped nothing directly: $dax_out"
+  [[ $(cat "$mnt/hello") == "HELLO from the package" ]] || die "a store through pmemfs-run was not read back"
   findmnt -n -o FSTYPE "$mnt" | grep -qx fuse.pmemfs || die "not mounted as fuse.pmemfs"
   umount "$mnt"
   for _ in $(seq 50); do pgrep -f "pmemfs.*$pool" >/dev/null || break; sleep 0.1; done
