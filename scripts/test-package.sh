@@ -105,7 +105,7 @@ if ((install)); then
   # The installed client: a direct mapping, and its store seen by read(2).
   dax_out=$(PMEMFS_DAX_DEBUG=1 pmemfs-run python3 -c 'import mmap, os, sys
 fd = os.open(sys.argv[1], os.O_RDWR)
-m = mmap.mmap(fd, 4096)
+m = mmap.mmap(fd, 0)
 m[0:5] = b"HELLO"' "$mnt/hello" 2>&1) || die "pmemfs-run failed: $dax_out"
   [[ $dax_out == *"direct mapping of inode"* ]] || die "pmemfs-run mapped nothing directly: $dax_out"
   [[ $(cat "$mnt/hello") == "HELLO from the package" ]] || die "a store through pmemfs-run was not read back"
