@@ -3,6 +3,7 @@
 // Python's mmap module as a user's program would (dax_workload.py).
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -118,6 +119,38 @@ TEST_F(DaxTest, TruncateWhileAnotherProcessMapsTheTailGivesItSigbus) {
   EXPECT_EQ(128 + SIGBUS, r.status) << r.output;
   EXPECT_TRUE(contains(r.output, "touched T\ntruncated\n")) << r.output;
   EXPECT_FALSE(contains(r.output, "read after truncate")) << r.output;
+}
+
+// A client that cannot answer a revocation (stopped) holds up a change only
+// for the revoke timeout; then it is killed, and the change goes ahead.
+TEST_F(DaxTest, AStoppedClientDoesNotBlockOthersForEver) {
+  const std::string f = sized("stopped", 4 * kMiB);
+  const std::string out = p("stopped.out");
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    const int o = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(o, 1);
+    dup2(o, 2);
+    setenv("PMEMFS_DAX_LIB", env_or_empty("PMEMFS_DAX_LIB").c_str(), 1);
+    execlp("sh", "sh", env_or_empty("PMEMFS_RUN").c_str(), "python3", workload().c_str(), "stop", f.c_str(),
+           static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  // Mapped and stopped.
+  int status = 0;
+  ASSERT_EQ(pid, waitpid(pid, &status, WUNTRACED));
+  ASSERT_TRUE(WIFSTOPPED(status)) << read_file(out);
+  ASSERT_TRUE(contains(read_file(out), "mapped 0")) << read_file(out);
+  // A store over the hole it maps: the revocation waits for it in vain.
+  Fd fd(open(f.c_str(), O_WRONLY));
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(1, pwrite(fd, "w", 1, 5 * 4096));
+  ASSERT_EQ(pid, waitpid(pid, &status, 0));
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << status;
+  EXPECT_EQ('w', read_file(f)[5 * 4096]);
+  EXPECT_TRUE(contains(fs_->daemon_log(), "did not give up its mapping within 2000 ms; killing it"))
+      << fs_->daemon_log();
 }
 
 TEST_F(DaxTest, AForkedChildStoresThroughTheMappingItInherited) {

@@ -18,6 +18,8 @@ own mmap module, as a user's program would use it.
   dax_workload.py fork FILE            map, fork; the child stores through the
                                        inherited mapping; the parent reads it
   dax_workload.py private FILE         a MAP_PRIVATE mapping (never direct)
+  dax_workload.py stop FILE            read a hole page through a mapping,
+                                       print "mapped", then stop (SIGSTOP)
 """
 import mmap
 import os
@@ -114,6 +116,13 @@ def main():
         m = mmap.mmap(fd, 4 << 20, mmap.MAP_PRIVATE)
         m[0] = ord("p")
         print("private", chr(m[0]))
+    elif cmd == "stop":
+        import signal
+        fd = os.open(path, os.O_RDWR)
+        m = mmap.mmap(fd, 4 << 20, mmap.MAP_SHARED)
+        print("mapped", m[5 * PAGE], flush=True)
+        os.kill(os.getpid(), signal.SIGSTOP)
+        print("resumed", flush=True)
     else:
         sys.exit("unknown command " + cmd)
 
