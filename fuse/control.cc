@@ -1,6 +1,7 @@
 #include "fuse/control.h"
 
 #include "dax/protocol.h"
+#include "fuse/dax_server.h"
 #include "fuse/power_cut.h"
 #include "fuse/remount.h"
 #include "fuse/transport.h"
@@ -9,7 +10,9 @@
 #include <unistd.h>
 
 #include <charconv>
-#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "pmemfs/json_text.h"
 
 namespace pmemfs::daemon {
 
@@ -24,40 +27,35 @@ bool is_control_xattr(std::string_view name) {
 bool is_remount_xattr(std::string_view name) { return name.starts_with(kRemountPrefix); }
 
 std::string extents_to_json(const std::vector<ExtentInfo>& extents) {
-  std::string out = "[";
-  for (size_t i = 0; i < extents.size(); ++i) {
-    const ExtentInfo& e = extents[i];
-    if (i) out += ',';
-    out += "{\"file_offset\":" + std::to_string(e.file_offset) +
-           ",\"length\":" + std::to_string(e.length) +
-           ",\"pool_offset\":" + std::to_string(e.pool_offset) +
-           ",\"size_class\":\"" + (e.huge ? "2M" : "4K") + "\"}";
-  }
-  out += ']';
-  return out;
+  Json out = Json::array();
+  for (const ExtentInfo& e : extents)
+    out.push_back(Json{{"file_offset", e.file_offset},
+                       {"length", e.length},
+                       {"pool_offset", e.pool_offset},
+                       {"size_class", e.huge ? "2M" : "4K"}});
+  return json_text(out);
 }
 
 namespace {
 
 std::string powerfail_to_json(const OpsContext& c) {
-  char evict[32];
-  std::snprintf(evict, sizeof evict, "%g", c.powerfail.evict_probability);
-  return std::string("{\"powerfail_sim\":") + (c.powerfail.enabled ? "true" : "false") +
-         ",\"evict_probability\":" + evict +
-         ",\"power_cut\":" + (c.power_cut.load() ? "true" : "false") +
-         ",\"syncs\":" + std::to_string(c.syncs.load()) +
-         ",\"pid\":" + std::to_string(getpid()) + "}";
+  return json_text(Json{{"powerfail_sim", c.powerfail.enabled},
+                        {"evict_probability", c.powerfail.evict_probability},
+                        {"power_cut", c.power_cut.load()},
+                        {"syncs", c.syncs.load()},
+                        {"pid", static_cast<int64_t>(getpid())}});
 }
 
 // The library's counters, then the transport's: its name and the requests
-// by opcode (transport.h).
+// by opcode (transport.h). Padded to a fixed width: the text keeps its length
+// while the counts grow.
 std::string stats_to_json(const OpsContext& c) {
-  std::string json = c.fs->stats().to_json();
-  if (c.transport && !json.empty() && json.back() == '}') {
-    json.pop_back();
-    json += ", " + c.transport->stats_json_members() + "}";
-  }
-  return json;
+  Json stats = c.fs->stats().to_json();
+  if (c.transport) stats.update(c.transport->stats_json_members());
+  // Direct access (dax_server.h): present, zeros included, whenever the
+  // daemon offers it, so that the text's length does not depend on clients.
+  if (c.dax) stats["dax"] = c.dax->stats_json();
+  return json_text_fixed_width(stats);
 }
 
 }  // namespace

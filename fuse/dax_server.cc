@@ -12,6 +12,8 @@
 #include <chrono>
 #include <cstring>
 
+#include <nlohmann/json.hpp>
+
 #include "dax/protocol.h"
 
 namespace pmemfs::daemon {
@@ -113,6 +115,22 @@ void DaxServer::stop() {
     threads.swap(threads_);
   }
   for (auto& t : threads) t.join();
+}
+
+Json DaxServer::stats_json() const {
+  const DaxCounters& n = counters_;
+  Json j;
+  j["clients"] = n.clients.load();
+  j["clients_total"] = n.clients_total.load();
+  j["hole_faults"] = n.hole_faults.load();
+  j["pte_faults"] = n.pte_faults.load();
+  j["pmd_faults"] = n.pmd_faults.load();
+  j["fault_errors"] = n.fault_errors.load();
+  j["revocations"] = n.revocations.load();
+  j["revoke_messages"] = n.revoke_messages.load();
+  j["clients_killed"] = n.clients_killed.load();
+  j["bytes_flushed"] = n.bytes_flushed.load();
+  return j;
 }
 
 std::string DaxServer::xattr_value() const { return address_ + "\n" + cfg_.pool_path + "\n"; }

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "pmemfs/filesystem.h"
+#include "pmemfs/json_text.h"
 
 namespace pmemfs::daemon {
 
@@ -62,6 +63,8 @@ class DaxServer final : public DaxRevoker {
   // The value of dax/protocol.h's kDaxXattr.
   std::string xattr_value() const;
   const DaxCounters& counters() const { return counters_; }
+  // The counters as `pmemfs-ctl stats` shows them under "dax" (pmemfs.8).
+  Json stats_json() const;
   // Whether a client was ever handed an entry of ino: its opens then bypass
   // the kernel's page cache (ops_files.cc).
   bool mapped(uint64_t ino);

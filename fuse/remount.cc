@@ -7,10 +7,12 @@
 #include <cerrno>
 #include <cstring>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 
 #include "fuse/mount_flags.h"
+#include "pmemfs/json_text.h"
 
 namespace pmemfs::daemon {
 namespace {
@@ -94,8 +96,7 @@ std::string apply(const std::string& list) {
   }
   spdlog::info("remounted {} ({}): {}, {}{}", o.mountpoint, list, want_ro ? "read-only" : "read-write",
                mode_name(atime.mode), atime.dirs ? "" : ", nodiratime");
-  return std::string("{\"read_only\":") + (want_ro ? "true" : "false") + ",\"atime\":\"" +
-         mode_name(atime.mode) + "\",\"diratime\":" + (atime.dirs ? "true" : "false") + "}";
+  return json_text(Json{{"read_only", want_ro}, {"atime", mode_name(atime.mode)}, {"diratime", atime.dirs}});
 }
 
 void reply_value(fuse_req_t req, const std::string& value, size_t size) {

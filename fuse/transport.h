@@ -27,6 +27,7 @@
 #include <string>
 
 #include "fuse/kernel_abi.h"
+#include "pmemfs/json_text.h"
 
 namespace pmemfs::daemon {
 
@@ -46,10 +47,10 @@ class RequestStats {
   Summary summary(uint32_t opcode) const;
 
   // {"lookup": {"count": ..., "p50_us": ..., ...}, ...}: every opcode of the
-  // protocol, counted or not, numbers padded to a fixed width so that the
-  // text keeps its length while the counts grow (getxattr(2)'s size probe
-  // stays right for the read that follows it).
-  std::string to_json() const;
+  // protocol, counted or not (so that the keys, and with
+  // json_text_fixed_width the length of the text, stay put while the counts
+  // grow); latencies in tenths of a microsecond.
+  Json to_json() const;
 
  private:
   struct PerOp {
@@ -160,9 +161,9 @@ class Transport {
   void set_name(const char* name) { name_.store(name, std::memory_order_release); }
   const char* name() const { return name_.load(std::memory_order_acquire); }
   const RequestStats& stats() const { return stats_; }
-  // "\"transport\": \"/dev/fuse\", \"requests\": {...}", to splice into the
-  // stats object of the control xattr.
-  std::string stats_json_members() const;
+  // {"transport": "/dev/fuse", "requests": {...}}: the members the stats
+  // object of the control xattr gains from the transport.
+  Json stats_json_members() const;
 
  private:
   static ssize_t read_cb(int fd, void* buf, size_t len, void* userdata);

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "pmemfs/dax.h"
+#include "pmemfs/json_text.h"
 #include "pmemfs/persist_mode.h"
 #include "pmemfs/powerfail.h"
 #include "pmemfs/result.h"
@@ -92,7 +93,9 @@ struct Stats {
   // How persist points reach the media (Pool::persist_method): "pmem",
   // "cpu", "msync", "simulated" or "memory".
   const char* persistence = "";
-  std::string to_json() const;
+  // {"hole_faults":0,...,"persistence":"cpu"}: the members above, in this
+  // order (pmemfs.8, "JSON OUTPUT").
+  Json to_json() const;
 };
 
 // When reads and directory listings update the access time: Linux's atime

@@ -1,8 +1,8 @@
 // Attributes: getattr, setattr (incl. truncate), statfs, stats, map.
-#include <cinttypes>
-#include <cstdio>
-
 #include "pmemfs/fs_impl.h"
+#include "pmemfs/json_text.h"
+
+#include <nlohmann/json.hpp>
 
 namespace pmemfs {
 
@@ -42,19 +42,21 @@ void Attr::to_stat(struct stat* st) const {
   st->st_ctim = ctime;
 }
 
-std::string Stats::to_json() const {
-  char buf[768];
-  std::snprintf(buf, sizeof(buf),
-                "{\"hole_faults\": %" PRIu64 ", \"pte_faults\": %" PRIu64 ", \"pmd_faults\": %" PRIu64
-                ", \"upgrades\": %" PRIu64 ", \"retries\": %" PRIu64 ", \"hole_evictions\": %" PRIu64
-                ", \"fsync_calls\": %" PRIu64 ", \"fsync_bytes_flushed\": %" PRIu64
-                ", \"journal_commits\": %" PRIu64 ", \"persists\": %" PRIu64
-                ", \"data_blocks\": %" PRIu64 ", \"free_blocks\": %" PRIu64
-                ", \"free_huge_regions\": %" PRIu64 ", \"persistence\": \"%s\"}",
-                hole_faults, pte_faults, pmd_faults, upgrades, retries, hole_evictions,
-                fsync_calls, fsync_bytes_flushed, journal_commits, persists, data_blocks,
-                free_blocks, free_huge_regions, persistence);
-  return buf;
+Json Stats::to_json() const {
+  return Json{{"hole_faults", hole_faults},
+              {"pte_faults", pte_faults},
+              {"pmd_faults", pmd_faults},
+              {"upgrades", upgrades},
+              {"retries", retries},
+              {"hole_evictions", hole_evictions},
+              {"fsync_calls", fsync_calls},
+              {"fsync_bytes_flushed", fsync_bytes_flushed},
+              {"journal_commits", journal_commits},
+              {"persists", persists},
+              {"data_blocks", data_blocks},
+              {"free_blocks", free_blocks},
+              {"free_huge_regions", free_huge_regions},
+              {"persistence", persistence}};
 }
 
 Attr FsImpl::attr_of(Inode& inode) {

@@ -1,7 +1,9 @@
 #include "pmemfs/usage.h"
 
-#include <charconv>
 #include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "pmemfs/json_text.h"
 
 namespace pmemfs {
 
@@ -11,18 +13,6 @@ constexpr uint64_t kBlocksPerCell = 512;
 
 double share(uint64_t part, uint64_t whole) {
   return whole ? 100.0 * static_cast<double>(part) / static_cast<double>(whole) : 0.0;
-}
-
-std::optional<uint64_t> field(std::string_view json, std::string_view key) {
-  const std::string quoted = "\"" + std::string(key) + "\":";
-  const size_t at = json.find(quoted);
-  if (at == std::string_view::npos) return std::nullopt;
-  size_t i = at + quoted.size();
-  while (i < json.size() && json[i] == ' ') ++i;
-  uint64_t v = 0;
-  auto [end, ec] = std::from_chars(json.data() + i, json.data() + json.size(), v);
-  if (ec != std::errc() || end == json.data() + i) return std::nullopt;
-  return v;
 }
 
 const char* color(char c) {
@@ -37,14 +27,24 @@ const char* color(char c) {
 }  // namespace
 
 std::string UsageSummary::to_json() const {
-  return "{\"cells\":" + std::to_string(cells) + ",\"cell_bytes\":2097152,\"free\":" +
-         std::to_string(free) + ",\"partial\":" + std::to_string(partial) +
-         ",\"full\":" + std::to_string(full) + ",\"huge\":" + std::to_string(huge) +
-         ",\"free_blocks\":" + std::to_string(free_blocks) +
-         ",\"free_whole_blocks\":" + std::to_string(free_whole_blocks) + "}";
+  return json_text(Json{{"cells", cells},
+                        {"cell_bytes", kBlocksPerCell * 4096},
+                        {"free", free},
+                        {"partial", partial},
+                        {"full", full},
+                        {"huge", huge},
+                        {"free_blocks", free_blocks},
+                        {"free_whole_blocks", free_whole_blocks}});
 }
 
-std::optional<UsageSummary> UsageSummary::from_json(std::string_view json) {
+std::optional<UsageSummary> UsageSummary::from_json(std::string_view text, std::string* error) {
+  auto why = [&](std::string what) {
+    if (error) *error = std::move(what);
+    return std::nullopt;
+  };
+  const Json j = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return why("not JSON");
+  if (!j.is_object()) return why("not a JSON object");
   UsageSummary s;
   struct {
     const char* key;
@@ -54,9 +54,10 @@ std::optional<UsageSummary> UsageSummary::from_json(std::string_view json) {
                 {"huge", &s.huge},           {"free_blocks", &s.free_blocks},
                 {"free_whole_blocks", &s.free_whole_blocks}};
   for (auto& f : fields) {
-    auto v = field(json, f.key);
-    if (!v) return std::nullopt;
-    *f.to = *v;
+    const auto it = j.find(f.key);
+    if (it == j.end()) return why(std::string("no \"") + f.key + "\"");
+    if (!it->is_number_unsigned()) return why(std::string("\"") + f.key + "\" is not an unsigned integer");
+    *f.to = it->get<uint64_t>();
   }
   return s;
 }

@@ -3,7 +3,8 @@
 // 2 MiB extent of a file, so that fragmentation shows at a glance
 // (`pmemfs-ctl usage`, the aging benchmark). Only what is shared by the
 // daemon, pmemfs-ctl and the benchmark: the classes, the summary, its JSON
-// and text, and the SVG drawing. Depends on nothing else in the library.
+// and text, and the SVG drawing. Depends on nothing else in the library but
+// json_text.h.
 #pragma once
 
 #include <cstdint>
@@ -27,9 +28,12 @@ struct UsageSummary {
   uint64_t free_blocks = 0;        // 4 KiB blocks free
   uint64_t free_whole_blocks = 0;  // of them, in free cells (whole 2 MiB regions)
 
-  // {"cells":N,"free":N,...}: what user.pmemfs.usage holds.
+  // {"cells":N,"cell_bytes":2097152,"free":N,...}: what user.pmemfs.usage
+  // holds (pmemfs.8, "JSON OUTPUT").
   std::string to_json() const;
-  static std::optional<UsageSummary> from_json(std::string_view json);
+  // nullopt when json is not such an object; then *error (if given) says
+  // what is wrong: not JSON, or which key is missing or not a count.
+  static std::optional<UsageSummary> from_json(std::string_view json, std::string* error = nullptr);
   // A few lines for people: each class's count and share, and the share of
   // free space in whole 2 MiB regions.
   std::string to_text() const;

@@ -14,6 +14,7 @@
 #include <string>
 #include <thread>
 
+#include "tests/mount/stats_json.h"
 #include "tests/mount/test_util.h"
 
 namespace pmemfs::test {
@@ -46,12 +47,7 @@ void list_once(const std::string& path) {
 }
 
 uint64_t journal_commits(const std::string& mnt) {
-  char buf[4096];
-  ssize_t n = getxattr(mnt.c_str(), "user.pmemfs.stats", buf, sizeof buf - 1);
-  if (n < 0) return 0;
-  std::string s(buf, static_cast<size_t>(n));
-  size_t at = s.find("\"journal_commits\":");
-  return at == std::string::npos ? 0 : std::stoull(s.substr(at + 18));
+  return stats_counter(stats_json(mnt), "journal_commits");
 }
 
 class AtimeTest : public MountTest {

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/mount/stats_json.h"
 #include "tests/mount/test_util.h"
 
 namespace pmemfs::test {
@@ -61,10 +62,12 @@ class DaxTest : public MountTest {
     if (fd < 0) return errno;
     return ftruncate(fd, static_cast<off_t>(size)) == 0 ? 0 : errno;
   }
-  uint64_t data_blocks() {
-    auto r = run({ctl_path(), "stats", fs_->mnt()});
-    const size_t at = r.output.find("\"data_blocks\": ");
-    return at == std::string::npos ? 0 : std::stoull(r.output.substr(at + 15));
+  uint64_t data_blocks() { return stats_counter(stats_json(fs_->mnt()), "data_blocks"); }
+  // A counter of the stats' "dax" object; ~0 when missing.
+  uint64_t dax_counter(const std::string& key) {
+    const auto s = stats_json(fs_->mnt());
+    if (!s.is_object() || !s.contains("dax") || !s["dax"].contains(key)) return ~uint64_t{0};
+    return s["dax"][key].get<uint64_t>();
   }
 };
 
@@ -73,6 +76,8 @@ TEST_F(DaxTest, MappingsOfTheMountAreDirectAndTheMountSeesTheirStores) {
   auto r = run_client({"pmd", f, std::to_string(16 * kMiB)});
   ASSERT_EQ(0, r.status) << r.output;
   EXPECT_TRUE(contains(r.output, "direct mapping of inode")) << r.output;
+  EXPECT_EQ(8u, dax_counter("pmd_faults"));  // 16 MiB: one fault per 2 MiB extent
+  EXPECT_GT(dax_counter("bytes_flushed"), 0u);  // the program's msync
   // Every page got a 1 from the client's stores; read(2) through the mount sees them.
   const std::string back = read_file(f);
   ASSERT_EQ(16 * kMiB, back.size());
@@ -97,10 +102,17 @@ TEST_F(DaxTest, AMappedGigabyteHoleReadsAsZerosAndCostsNothing) {
 TEST_F(DaxTest, NoProcessReadsAZeroPageAfterAnotherProcessStoreReturned) {
   for (const char* how : {"client", "write"}) {
     const std::string f = sized(std::string("race-") + how, 64 * kMiB);
+    const uint64_t revoked = dax_counter("revocations");
     auto r = run_client({"race", f, "256", how});
     ASSERT_EQ(0, r.status) << r.output;
     EXPECT_TRUE(contains(r.output, "before 256 zero of 256 after 256 X of 256")) << how << ": " << r.output;
+    // The reader was handed each 2 MiB range as one run of zero pages; the
+    // first store into a range takes it back, whole.
+    EXPECT_EQ(32u, dax_counter("revocations") - revoked) << how;
   }
+  EXPECT_EQ(0u, dax_counter("clients")) << "the clients exited";
+  EXPECT_GE(dax_counter("clients_total"), 3u);
+  EXPECT_EQ(64u, dax_counter("hole_faults"));  // one per 2 MiB range, per run
   fs_.reset();
   setenv("PMEMFS_TEST_DAX_SKIP_REVOKE", "1", 1);
   fs_ = std::make_unique<MountedFs>(mount_options(), pool_size());

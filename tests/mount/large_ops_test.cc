@@ -19,6 +19,7 @@
 #include <string>
 #include <utility>
 
+#include "tests/mount/stats_json.h"
 #include "tests/mount/test_util.h"
 
 namespace pmemfs::test {
@@ -30,9 +31,7 @@ constexpr size_t kPage = 4096;
 constexpr uint64_t kExtents = 20000;
 
 uint64_t stats_counter(const std::string& mnt, const std::string& key) {
-  const std::string s = stats_of(mnt);
-  const size_t at = s.find("\"" + key + "\":");
-  return at == std::string::npos ? 0 : std::stoull(s.substr(at + key.size() + 3));
+  return stats_counter(stats_json(mnt), key);
 }
 
 class LargeOperationTest : public MountTest {

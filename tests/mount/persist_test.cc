@@ -14,6 +14,7 @@
 #include <string>
 #include <utility>
 
+#include "tests/mount/stats_json.h"
 #include "tests/mount/test_util.h"
 
 #ifndef __NR_cachestat
@@ -45,12 +46,10 @@ long long unwritten_pages(const std::string& path) {
 }
 
 std::string persistence_of(const std::string& mnt) {
-  const std::string s = stats_of(mnt);
-  const std::string key = "\"persistence\": \"";
-  const size_t at = s.find(key);
-  if (at == std::string::npos) return "(no persistence in " + s + ")";
-  const size_t from = at + key.size();
-  return s.substr(from, s.find('"', from) - from);
+  const nlohmann::json s = stats_json(mnt);
+  if (!s.is_object() || !s.contains("persistence") || !s["persistence"].is_string())
+    return "(no persistence in " + s.dump() + ")";
+  return s["persistence"].get<std::string>();
 }
 
 class PersistTest : public MountTest {

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "fuse/exit_status.h"
+#include "tests/mount/stats_json.h"
 #include "tests/mount/test_util.h"
 
 namespace pmemfs::test {
@@ -273,16 +274,9 @@ TEST_P(PowercutTest, BytesNeverWrittenToAFileNeverAppearInIt) {
 }
 
 uint64_t write_faults(const std::string& mnt) {
-  // The stats carry the transport's requests by opcode too: some kilobytes.
-  char buf[1 << 16] = {};
-  if (getxattr(mnt.c_str(), "user.pmemfs.stats", buf, sizeof buf - 1) < 0) return ~0ull;
-  uint64_t sum = 0;
-  for (const char* key : {"\"pte_faults\":", "\"pmd_faults\":"}) {
-    const char* at = std::strstr(buf, key);
-    if (!at) return ~0ull;
-    sum += std::strtoull(at + std::strlen(key), nullptr, 10);
-  }
-  return sum;
+  const nlohmann::json stats = stats_json(mnt);
+  const uint64_t pte = stats_counter(stats, "pte_faults"), pmd = stats_counter(stats, "pmd_faults");
+  return pte == ~0ull || pmd == ~0ull ? ~0ull : pte + pmd;
 }
 
 TEST_P(PowercutTest, UnsyncedDataInTheWritebackCacheIsLost) {

@@ -12,43 +12,30 @@
 #include <sstream>
 #include <string>
 
+#include "tests/mount/stats_json.h"
 #include "tests/mount/test_util.h"
 
 namespace pmemfs::test {
 namespace {
 
-std::string stats_json(const std::string& mnt) {
-  char buf[1 << 16];
-  ssize_t n = getxattr(mnt.c_str(), "user.pmemfs.stats", buf, sizeof buf);
-  if (n < 0) return "getxattr: " + std::string(strerror(errno));
-  return std::string(buf, static_cast<size_t>(n));
+using nlohmann::json;
+
+// requests.<op> of the stats, e.g. {"count": 3, "p50_us": 12.0, ...}; null when missing.
+json request_object(const json& stats, const std::string& op) {
+  if (!stats.is_object() || !stats.contains("requests") || !stats["requests"].contains(op)) return nullptr;
+  return stats["requests"][op];
 }
 
-// The object of requests.<op>, e.g. {"count": 3, "p50_us": 12.0, ...}, or "".
-std::string request_object(const std::string& json, const std::string& op) {
-  const size_t req = json.find("\"requests\"");
-  if (req == std::string::npos) return "";
-  const size_t key = json.find("\"" + op + "\"", req);
-  if (key == std::string::npos) return "";
-  const size_t open = json.find('{', key);
-  const size_t close = json.find('}', open);
-  if (open == std::string::npos || close == std::string::npos) return "";
-  return json.substr(open, close - open + 1);
-}
-
-// A number field of an object; -1 when missing.
-double field(const std::string& obj, const std::string& name) {
-  const size_t at = obj.find("\"" + name + "\"");
-  if (at == std::string::npos) return -1;
-  const size_t colon = obj.find(':', at);
-  if (colon == std::string::npos) return -1;
-  return std::strtod(obj.c_str() + colon + 1, nullptr);
+// A number member of an object; -1 when missing.
+double field(const json& obj, const std::string& name) {
+  if (!obj.is_object() || !obj.contains(name) || !obj[name].is_number()) return -1;
+  return obj[name].get<double>();
 }
 
 // requests.<op>.count; -1 when missing.
-long long count_of(const std::string& json, const std::string& op) {
-  std::string obj = request_object(json, op);
-  return obj.empty() ? -1 : static_cast<long long>(field(obj, "count"));
+long long count_of(const json& stats, const std::string& op) {
+  const json obj = request_object(stats, op);
+  return obj.is_null() ? -1 : static_cast<long long>(field(obj, "count"));
 }
 
 // The transport the daemon runs on in this run of the suite: what
@@ -68,10 +55,9 @@ class RequestsTest : public MountTest {
 };
 
 TEST_F(RequestsTest, StatsNameTheTransportAndCountRequestsByOpcode) {
-  const std::string json = stats_json(fs_->mnt());
-  EXPECT_NE(std::string::npos, json.find("\"transport\": \"" + expected_transport() + "\""))
-      << json;
-  EXPECT_NE(std::string::npos, json.find("\"requests\": {")) << json;
+  const json json = stats_json(fs_->mnt());
+  EXPECT_EQ(expected_transport(), json.value("transport", "")) << json;
+  EXPECT_TRUE(json.contains("requests") && json["requests"].is_object()) << json;
   // The mount itself: INIT once, then at least the lookups and getattrs of
   // the test's own setup; and this getxattr is already counted.
   EXPECT_EQ(1, count_of(json, "init")) << json;
@@ -80,25 +66,23 @@ TEST_F(RequestsTest, StatsNameTheTransportAndCountRequestsByOpcode) {
   for (const char* op : {"lookup", "write", "read", "create", "tmpfile", "statx", "forget"})
     EXPECT_GE(count_of(json, op), 0) << op << " missing in " << json;
   // The fault-path counters are still there.
-  EXPECT_NE(std::string::npos, json.find("\"pte_faults\"")) << json;
-  EXPECT_EQ('{', json.front());
-  EXPECT_EQ('}', json.back());
+  EXPECT_TRUE(json.contains("pte_faults") && json["pte_faults"].is_number_unsigned()) << json;
 }
 
 TEST_F(RequestsTest, HundredDirectWritesSendExactlyHundredWritesAndNoGetxattr) {
   Fd fd(open(p("f").c_str(), O_RDWR | O_CREAT, 0644));
   ASSERT_GE(fd, 0);
   const std::string block = pattern(4096, 3);
-  const std::string before = stats_json(fs_->mnt());
+  const json before = stats_json(fs_->mnt());
   for (int i = 0; i < 100; ++i)
     ASSERT_EQ(4096, pwrite(fd, block.data(), block.size(), static_cast<off_t>(i) * 4096));
-  const std::string after = stats_json(fs_->mnt());
+  const json after = stats_json(fs_->mnt());
   EXPECT_EQ(100, count_of(after, "write") - count_of(before, "write")) << after;
   // The second stats read is the only getxattr in between: no
   // security.capability asked before a write (HANDLE_KILLPRIV_V2).
   EXPECT_EQ(1, count_of(after, "getxattr") - count_of(before, "getxattr")) << after;
   // A latency distribution for them, in microseconds.
-  const std::string w = request_object(after, "write");
+  const json w = request_object(after, "write");
   const double p50 = field(w, "p50_us"), p99 = field(w, "p99_us");
   EXPECT_GT(p50, 0) << w;
   EXPECT_GE(p99, p50) << w;
@@ -109,29 +93,38 @@ TEST_F(RequestsTest, HundredDirectReadsSendExactlyHundredReads) {
   Fd fd(open(p("f").c_str(), O_RDONLY));
   ASSERT_GE(fd, 0);
   char buf[4096];
-  const std::string before = stats_json(fs_->mnt());
+  const json before = stats_json(fs_->mnt());
   for (int i = 0; i < 100; ++i)
     ASSERT_EQ(4096, pread(fd, buf, sizeof buf, static_cast<off_t>(i) * 4096));
-  const std::string after = stats_json(fs_->mnt());
+  const json after = stats_json(fs_->mnt());
   EXPECT_EQ(100, count_of(after, "read") - count_of(before, "read")) << after;
 }
 
 TEST_F(RequestsTest, EachStatsReadIsOneGetxattr) {
-  const std::string a = stats_json(fs_->mnt());
-  const std::string b = stats_json(fs_->mnt());
-  EXPECT_EQ(1, count_of(b, "getxattr") - count_of(a, "getxattr")) << b;
+  const std::string a = stats_text(fs_->mnt());
+  const std::string b = stats_text(fs_->mnt());
+  EXPECT_EQ(1, count_of(stats_json(fs_->mnt()), "getxattr") - count_of(json::parse(b), "getxattr")) << b;
+  ASSERT_EQ(0, write_file(p("f"), pattern(100 * 4096, 5)));  // counts grow
+  const std::string c = stats_text(fs_->mnt());
+  EXPECT_GT(count_of(json::parse(c), "write"), count_of(json::parse(a), "write")) << c;
+  EXPECT_GT(stats_counter(json::parse(c), "journal_commits"), stats_counter(json::parse(a), "journal_commits"));
   // The value's length does not change from one read to the next, so that
   // getxattr(2)'s size probe stays right for the read that follows it.
   EXPECT_EQ(a.size(), b.size());
+  EXPECT_EQ(a.size(), c.size());
 }
 
 TEST_F(RequestsTest, CtlStatsShowsRequestsAndTransport) {
   auto r = run({ctl_path(), "stats", fs_->mnt()});
   ASSERT_EQ(0, r.status) << r.output;
-  EXPECT_NE(std::string::npos, r.output.find("\"transport\": \"" + expected_transport() + "\""))
-      << r.output;
-  EXPECT_GE(count_of(r.output, "getxattr"), 1) << r.output;
-  EXPECT_EQ(1, count_of(r.output, "init")) << r.output;
+  // One line of JSON, without the daemon's padding.
+  ASSERT_EQ('\n', r.output.back()) << r.output;
+  EXPECT_EQ(std::string::npos, r.output.find("  ")) << r.output;
+  const json out = json::parse(r.output, nullptr, /*allow_exceptions=*/false);
+  ASSERT_TRUE(out.is_object()) << r.output;
+  EXPECT_EQ(expected_transport(), out.value("transport", "")) << r.output;
+  EXPECT_GE(count_of(out, "getxattr"), 1) << r.output;
+  EXPECT_EQ(1, count_of(out, "init")) << r.output;
 }
 
 TEST_F(RequestsTest, TheLogSaysWhichTransportRuns) {
@@ -149,27 +142,18 @@ TEST_F(RequestsTest, TheLogSaysWhichTransportRuns) {
 using Counts = std::map<std::string, long long>;
 
 // requests.<op>.count of every opcode with a count.
-Counts counts_of(const std::string& json) {
+Counts counts_of(const json& stats) {
   Counts c;
-  size_t at = json.find("\"requests\"");
-  for (at = json.find('{', at) + 1; at != std::string::npos;) {
-    const size_t key = json.find('"', at);
-    if (key == std::string::npos) break;
-    const size_t end = json.find('"', key + 1);
-    const size_t close = json.find('}', end);
-    const std::string op = json.substr(key + 1, end - key - 1);
-    c[op] = static_cast<long long>(field(json.substr(end, close - end + 1), "count"));
-    at = json.find(", \"", close);
-    if (at == std::string::npos || json.compare(close + 1, 2, ", ") != 0) break;
-    ++at;
-  }
+  if (!stats.is_object() || !stats.contains("requests")) return c;
+  for (const auto& [op, obj] : stats["requests"].items())
+    c[op] = static_cast<long long>(field(obj, "count"));
   return c;
 }
 
 // after - before, zero counts dropped, the stats reads (stats_reads of them
 // up to and including after) and FORGETs left out; and the daemon's own
 // counters (stats' top level) as "#name".
-Counts delta(const std::string& before, const std::string& after, int stats_reads = 1) {
+Counts delta(const json& before, const json& after, int stats_reads = 1) {
   const Counts a = counts_of(before), b = counts_of(after);
   Counts d;
   for (const auto& [op, n] : b) {
@@ -218,20 +202,20 @@ class RequestCountsTest : public MountTest, public ::testing::WithParamInterface
   Counts cost(F&& fn) {
     // The setup's own RELEASEs may still be on their way: start from counts
     // that stand still.
-    const std::string before = settled_stats(stats_json(fs_->mnt()), nullptr);
+    const json before = settled_stats(stats_json(fs_->mnt()), nullptr);
     fn();
     int reads = 1;
-    const std::string after = settled_stats(stats_json(fs_->mnt()), &reads);
+    const json after = settled_stats(stats_json(fs_->mnt()), &reads);
     return delta(before, after, reads);
   }
   // RELEASE goes out after close(2) has returned (the kernel sends it in the
   // background): reads the stats again until the counts stand still, from
   // `stats` on, and returns the last read; *reads counts the reads after
   // the first.
-  std::string settled_stats(std::string stats, int* reads) {
+  json settled_stats(json stats, int* reads) {
     for (int i = 0; i < 100; ++i) {
       usleep(10 * 1000);
-      std::string again = stats_json(fs_->mnt());
+      json again = stats_json(fs_->mnt());
       const bool still = requests(delta(stats, again)).empty();
       stats = std::move(again);  // the last read, its own GETXATTR counted
       if (reads) *reads += 1;

@@ -41,12 +41,6 @@ std::string read_file(const std::string& path) {
   return out;
 }
 
-std::string stats_of(const std::string& mnt) {
-  char buf[1 << 16];
-  const ssize_t n = ::getxattr(mnt.c_str(), "user.pmemfs.stats", buf, sizeof buf);
-  return n < 0 ? std::string() : std::string(buf, static_cast<size_t>(n));
-}
-
 std::string mount_options_of(const std::string& mnt) {
   std::ifstream in("/proc/self/mounts");
   std::string line;

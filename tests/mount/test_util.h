@@ -32,10 +32,6 @@ std::string pattern(size_t n, uint32_t seed);
 int write_file(const std::string& path, const std::string& data, mode_t mode = 0644);
 std::string read_file(const std::string& path);
 
-// The daemon's stats (the control xattr user.pmemfs.stats, as `pmemfs-ctl
-// stats` prints them), or "" when they cannot be read.
-std::string stats_of(const std::string& mnt);
-
 // The options field of mnt's line in /proc/self/mounts, or "".
 std::string mount_options_of(const std::string& mnt);
 

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "fuse/exit_status.h"
+#include "tests/mount/stats_json.h"
 #include "tests/mount/test_util.h"
 
 namespace pmemfs::test {
@@ -75,14 +76,10 @@ std::string read_fd(int fd, size_t n) {
 }
 
 long long tmpfile_requests(const std::string& mnt) {
-  char buf[1 << 16];
-  ssize_t n = getxattr(mnt.c_str(), "user.pmemfs.stats", buf, sizeof buf);
-  if (n < 0) return -1;
-  std::string json(buf, static_cast<size_t>(n));
-  const size_t at = json.find("\"tmpfile\"");
-  if (at == std::string::npos) return -1;
-  const size_t count = json.find("\"count\"", at);
-  return std::strtoll(json.c_str() + json.find(':', count) + 1, nullptr, 10);
+  const nlohmann::json stats = stats_json(mnt);
+  if (!stats.is_object() || !stats.contains("requests") || !stats["requests"].contains("tmpfile")) return -1;
+  const uint64_t n = stats_counter(stats["requests"]["tmpfile"], "count");
+  return n == ~uint64_t{0} ? -1 : static_cast<long long>(n);
 }
 
 class TmpfileTest : public MountTest, public ::testing::WithParamInterface<const char*> {

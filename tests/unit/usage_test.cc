@@ -104,7 +104,20 @@ TEST(Usage, JsonBothWaysAndTheDrawing) {
   auto back = UsageSummary::from_json(s.to_json());
   ASSERT_TRUE(back);
   EXPECT_EQ(back->to_json(), s.to_json());
-  EXPECT_FALSE(UsageSummary::from_json("{\"cells\":1}"));
+  EXPECT_EQ(R"({"cells":7,"cell_bytes":2097152,"free":3,"partial":1,"full":1,"huge":2,)"
+            R"("free_blocks":1000,"free_whole_blocks":1536})",
+            s.to_json());
+  std::string why;
+  EXPECT_FALSE(UsageSummary::from_json("{\"cells\":1}", &why));
+  EXPECT_EQ("no \"free\"", why);
+  EXPECT_FALSE(UsageSummary::from_json("{\"cells\":1,", &why));
+  EXPECT_EQ("not JSON", why);
+  EXPECT_FALSE(UsageSummary::from_json("[1]", &why));
+  EXPECT_EQ("not a JSON object", why);
+  std::string bad = s.to_json();
+  bad.replace(bad.find("\"huge\":2"), 8, "\"huge\":-2");
+  EXPECT_FALSE(UsageSummary::from_json(bad, &why));
+  EXPECT_EQ("\"huge\" is not an unsigned integer", why);
   EXPECT_NE(s.to_text().find("full, one 2 MiB extent               2"), std::string::npos) << s.to_text();
 
   const std::string svg = usage_svg(s, "..pfHH.", "a <pool> & more");

@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <string>
 
+#include "daemon_json.h"
+
 namespace pmemfs::ctl {
 
 // Prints "pmemfs-ctl: msg" to stderr; returns 1, the exit status of a failed command.
@@ -17,17 +19,6 @@ bool read_control(const std::string& path, const char* name, bool root_only, std
 // Reads the whole extent map of path as one JSON array: page after page of
 // user.pmemfs.map.OFFSET (one value holds at most 64 KiB, some 800 extents),
 // or user.pmemfs.map from a daemon without pages. Prints why on failure.
-bool read_map(const std::string& path, std::string* out);
-
-// The daemon's JSON is flat and machine-written; a field scanner is enough.
-// Each returns false when key is missing or of another type.
-bool json_u64(const std::string& obj, const char* key, uint64_t* out);
-bool json_bool(const std::string& obj, const char* key, bool* out);
-bool json_double(const std::string& obj, const char* key, double* out);
-
-// The daemon pads the numbers of user.pmemfs.stats to a fixed width (its
-// length then stays put while it is read); for people, one space is enough.
-// Spaces inside strings are kept.
-std::string collapse_spaces(const std::string& json);
+bool read_map(const std::string& path, DaemonJson* out);
 
 }  // namespace pmemfs::ctl

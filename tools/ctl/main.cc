@@ -15,9 +15,11 @@
 #include <string>
 
 #include "control_xattr.h"
+#include "daemon_json.h"
 #include "map_text.h"
 #include "powercut.h"
 #include "top.h"
+#include "pmemfs/json_text.h"
 #include "usage.h"
 
 namespace {
@@ -48,9 +50,17 @@ int main(int argc, char** argv) {
   }
   if (cmd == "stats") {
     if (argc != 3) return usage_error("stats takes one MOUNTPOINT");
-    std::string json;
-    if (!read_control(argv[2], "user.pmemfs.stats", /*root_only=*/true, &json)) return 1;
-    std::printf("%s\n", pmemfs::ctl::collapse_spaces(json).c_str());
+    std::string text;
+    if (!read_control(argv[2], "user.pmemfs.stats", /*root_only=*/true, &text)) return 1;
+    // Parsed and written again: checked, and without the daemon's padding.
+    pmemfs::ctl::DaemonJson stats;
+    if (!pmemfs::ctl::parse_daemon_json(text, std::string("user.pmemfs.stats of ") + argv[2], &stats))
+      return 1;
+    if (!stats.is_object()) {
+      pmemfs::ctl::unexpected(std::string("user.pmemfs.stats of ") + argv[2], "not a JSON object");
+      return 1;
+    }
+    std::printf("%s\n", pmemfs::json_text(stats).c_str());
     return 0;
   }
   if (cmd == "top") {
@@ -105,14 +115,11 @@ int main(int argc, char** argv) {
       else return usage_error("map takes one FILE");
     }
     if (!file) return usage_error("map needs a FILE");
-    std::string json;
-    if (!pmemfs::ctl::read_map(file, &json)) return 1;
-    if (as_json) {
-      std::printf("%s\n", json.c_str());
-      return 0;
-    }
-    std::string text = pmemfs::ctl::map_json_to_text(json);
-    if (text.empty()) return fail("unexpected answer from the daemon: " + json);
+    pmemfs::ctl::DaemonJson extents;
+    if (!pmemfs::ctl::read_map(file, &extents)) return 1;
+    std::string text;
+    if (!pmemfs::ctl::map_json_to_text(extents, std::string("the map of ") + file, &text)) return 1;
+    if (as_json) text = pmemfs::json_text(extents) + "\n";  // checked above, as for the table
     std::fputs(text.c_str(), stdout);
     return 0;
   }

@@ -2,40 +2,40 @@
 
 #include <cinttypes>
 #include <cstdio>
-#include <cstdlib>
-
-#include "control_xattr.h"
 
 namespace pmemfs::ctl {
 
-std::string map_json_to_text(const std::string& json) {
+bool map_json_to_text(const DaemonJson& extents, const std::string& what, std::string* text) {
+  if (!extents.is_array()) return unexpected(what, "not a JSON array");
   std::string out;
   char line[160];
   std::snprintf(line, sizeof(line), "%-16s %-16s %-16s %s\n", "FILE_OFFSET", "LENGTH", "POOL_OFFSET",
                 "SIZE");
   out += line;
   uint64_t total = 0, huge = 0;
-  size_t pos = 0;
-  while ((pos = json.find('{', pos)) != std::string::npos) {
-    size_t end = json.find('}', pos);
-    if (end == std::string::npos) return {};
-    std::string obj = json.substr(pos, end - pos);
+  for (size_t i = 0; i < extents.size(); ++i) {
+    const DaemonJson& e = extents[i];
+    const std::string entry = what + ", extent " + std::to_string(i);
     uint64_t off, len, pool;
-    if (!json_u64(obj, "file_offset", &off) || !json_u64(obj, "length", &len) ||
-        !json_u64(obj, "pool_offset", &pool))
-      return {};
-    const bool is_huge = obj.find("\"2M\"") != std::string::npos;
+    std::string size_class;
+    if (!json_member(e, "file_offset", entry, &off) || !json_member(e, "length", entry, &len) ||
+        !json_member(e, "pool_offset", entry, &pool) ||
+        !json_member(e, "size_class", entry, &size_class))
+      return false;
+    if (size_class != "2M" && size_class != "4K")
+      return unexpected(entry, "\"size_class\" is \"" + size_class + "\", not \"2M\" or \"4K\"");
+    const bool is_huge = size_class == "2M";
     std::snprintf(line, sizeof(line), "%-16" PRIu64 " %-16" PRIu64 " %-16" PRIu64 " %s\n", off, len,
-                  pool, is_huge ? "2M" : "4K");
+                  pool, size_class.c_str());
     out += line;
     total += len;
     huge += is_huge ? len : 0;
-    pos = end + 1;
   }
   std::snprintf(line, sizeof(line), "%" PRIu64 " bytes mapped, %.1f%% in 2 MiB extents\n", total,
                 total ? 100.0 * static_cast<double>(huge) / static_cast<double>(total) : 0.0);
   out += line;
-  return out;
+  *text = std::move(out);
+  return true;
 }
 
 }  // namespace pmemfs::ctl

@@ -3,9 +3,13 @@
 
 #include <string>
 
+#include "daemon_json.h"
+
 namespace pmemfs::ctl {
 
-// Returns the table, or an empty string when json is not the daemon's format.
-std::string map_json_to_text(const std::string& json);
+// The table of extents, an array as read_map returns it; false (after
+// printing what is wrong, naming `what`) when an entry is not the daemon's
+// format.
+bool map_json_to_text(const DaemonJson& extents, const std::string& what, std::string* text);
 
 }  // namespace pmemfs::ctl

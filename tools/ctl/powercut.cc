@@ -82,9 +82,15 @@ int powercut(const std::string& mountpoint) {
   bool simulated = false;
   uint64_t pid = 0;
   double evict = 0;
-  if (!json_bool(state, "powerfail_sim", &simulated) || !json_u64(state, "pid", &pid) ||
-      !json_double(state, "evict_probability", &evict) || pid == 0 || pid > INT_MAX)
-    return fail("unexpected answer from the daemon: " + state);
+  const std::string what = std::string(kPowerFailXattr) + " of " + mnt;
+  DaemonJson j;
+  if (!parse_daemon_json(state, what, &j) || !json_member(j, "powerfail_sim", what, &simulated) ||
+      !json_member(j, "pid", what, &pid) || !json_member(j, "evict_probability", what, &evict))
+    return 1;
+  if (pid == 0 || pid > INT_MAX) {
+    unexpected(what, "\"pid\" is " + std::to_string(pid));
+    return 1;
+  }
   if (!simulated)
     return fail(mnt + " is not mounted with -o powerfail_sim: there is no simulated power to "
                 "cut (nothing was changed)");

@@ -233,7 +233,8 @@ int top(const std::string& mnt, const TopOptions& opts) {
     Sample now;
     if (!take(mnt, &now)) return 1;
     const json v = interval(mnt, prev, now);
-    if (opts.json) std::printf("%s\n", v.dump(2).c_str());
+    // A mount point that is not UTF-8 gets U+FFFD, never an exception.
+    if (opts.json) std::printf("%s\n", v.dump(2, ' ', false, json::error_handler_t::replace).c_str());
     else std::fputs(render(v, false).c_str(), stdout);
     return 0;
   }

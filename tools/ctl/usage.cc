@@ -15,8 +15,12 @@ namespace pmemfs::ctl {
 int usage(const char* mountpoint, const char* svg) {
   std::string json;
   if (!read_control(mountpoint, "user.pmemfs.usage", /*root_only=*/true, &json)) return 1;
-  auto summary = UsageSummary::from_json(json);
-  if (!summary) return fail("unexpected answer from the daemon: " + json.substr(0, 200));
+  std::string why;
+  auto summary = UsageSummary::from_json(json, &why);
+  if (!summary) {
+    unexpected(std::string("user.pmemfs.usage of ") + mountpoint, why);
+    return 1;
+  }
   if (!svg) {
     std::fputs(summary->to_text().c_str(), stdout);
     return 0;
