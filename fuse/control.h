@@ -20,8 +20,10 @@
 namespace pmemfs::daemon {
 
 // On the root: Filesystem::stats() as JSON, followed by the transport's
-// members: {"hole_faults": 0, ..., "transport": "/dev/fuse", "requests":
-// {"lookup": {"count": 1, "p50_us": 12.0, ...}, ...}} (transport.h).
+// members: {"hole_faults":0,...,"transport":"/dev/fuse","requests":
+// {"lookup":{"count":1,"p50_us":12.0,...},...}} (transport.h), padded with
+// trailing spaces to a fixed length (json_text_fixed_width). Every key and
+// its type: pmemfs.8, "JSON OUTPUT".
 inline constexpr std::string_view kStatsXattr = "user.pmemfs.stats";
 // On any file: its extents as a JSON array (see extents_to_json). A value
 // read through FUSE holds at most 64 KiB (XATTR_SIZE_MAX), about 800 extents:
@@ -37,7 +39,8 @@ inline constexpr std::string_view kMapPagePrefix = "user.pmemfs.map.";
 // numbers), so a page of 512 stays within 64 KiB.
 inline constexpr size_t kMapPageEntries = 512;
 // On the root: the mount's power-fail simulation and the daemon's pid, as
-// {"powerfail_sim":true,"evict_probability":0.5,"power_cut":false,"pid":1234}.
+// {"powerfail_sim":true,"evict_probability":0.5,"power_cut":false,"syncs":0,
+// "pid":1234}.
 // `pmemfs-ctl powercut` reads it before changing anything: to refuse a mount
 // without powerfail_sim, and to learn which process must exit.
 inline constexpr std::string_view kPowerFailXattr = "user.pmemfs.powerfail";

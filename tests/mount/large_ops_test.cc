@@ -30,7 +30,7 @@ constexpr size_t kPage = 4096;
 // Extents in the fragmented file: five lanes' worth of freed extents.
 constexpr uint64_t kExtents = 20000;
 
-uint64_t stats_counter(const std::string& mnt, const std::string& key) {
+uint64_t counter_of(const std::string& mnt, const std::string& key) {
   return stats_counter(stats_json(mnt), key);
 }
 
@@ -40,7 +40,7 @@ class LargeOperationTest : public MountTest {
     struct statvfs sv {};
     return statvfs(fs_->mnt().c_str(), &sv) == 0 ? sv.f_bfree : 0;
   }
-  uint64_t commits() const { return stats_counter(fs_->mnt(), "journal_commits"); }
+  uint64_t commits() const { return counter_of(fs_->mnt(), "journal_commits"); }
   void expect_no_oversized_transaction() {
     EXPECT_EQ(std::string::npos, fs_->daemon_log().find("exceeds a lane")) << fs_->daemon_log();
   }
