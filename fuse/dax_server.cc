@@ -315,7 +315,7 @@ void DaxServer::revoke(uint64_t ino, uint64_t first_page, uint64_t last_page) {
     }
   }
   for (auto& [c, rid] : sent) wait_gone(c, rid);
-  counters_.revocations.fetch_add(1, std::memory_order_relaxed);
+  if (!sent.empty()) counters_.revocations.fetch_add(1, std::memory_order_relaxed);
 }
 
 // Until the client answered revocation rid or its mappings are gone.
