@@ -131,6 +131,9 @@ struct FormatOptions {
   std::string label;
   uint64_t bytes_per_inode = 0; // 0 = default
   bool force = false;           // overwrite an existing pmemfs
+  // Progress for mkfs (tools/mkfs): stage 1 allocates the pool file (bytes),
+  // stage 2 writes the metadata (steps). Called as each advances.
+  std::function<void(int stage, uint64_t done, uint64_t total)> progress;
 };
 
 struct FormatSummary {

@@ -67,6 +67,7 @@ void set_bit(Pool& pool, uint64_t bitmap_off, uint64_t index) {
 Result<FormatSummary> Filesystem::format(const FormatOptions& o) {
   PoolOpenOptions po;
   po.create_size = o.size;
+  if (o.progress) po.allocate_progress = [&](uint64_t done, uint64_t total) { o.progress(1, done, total); };
   if (o.size > 0 && o.size < kMinPoolSize) {
     spdlog::error("{}: size {} is below the minimum of {} MiB", o.source, o.size, kMinPoolSize >> 20);
     return err(EINVAL);
@@ -91,6 +92,13 @@ Result<FormatSummary> Filesystem::format(const FormatOptions& o) {
   if (!planned.ok()) return failed(planned.error());
   Superblock sb = *planned;
 
+  // Stage 2 of the progress: clearing what an old format left, then the new
+  // records.
+  constexpr uint64_t kSteps = 4;
+  const auto step = [&](uint64_t done) {
+    if (o.progress) o.progress(2, done, kSteps);
+  };
+  step(0);
   // Invalidate the old superblocks first: a crash mid-format must not leave a
   // pool that looks formatted.
   pool.memset_persist(pool.base(), 0, 2 * kBlockSize);
@@ -101,12 +109,15 @@ Result<FormatSummary> Filesystem::format(const FormatOptions& o) {
     for (uint32_t lane = 0; lane < sb.journal_lanes; ++lane)
       pool.memset_persist(pool.at<char>(sb.journal_off + lane * sb.lane_size), 0,
                           sizeof(LaneHeader), true);
+    step(1);
     pool.memset_persist(pool.at<char>(sb.inode_bitmap_off), 0,
                         sb.inode_table_off - sb.inode_bitmap_off, true);
+    step(2);
     pool.memset_persist(pool.at<char>(sb.block_bitmap_off), 0,
                         sb.data_off - sb.block_bitmap_off, true);
     pool.drain();
   }
+  step(3);
   for (uint32_t lane = 0; lane < sb.journal_lanes; ++lane) {
     LaneHeader h{};
     h.checksum = crc32c(&h, offsetof(LaneHeader, checksum));
@@ -132,6 +143,7 @@ Result<FormatSummary> Filesystem::format(const FormatOptions& o) {
   // The copy, then the primary: the primary's magic is the commit point.
   pool.memcpy_persist(pool.at<char>(kBlockSize), &sb, sizeof(sb));
   pool.memcpy_persist(pool.base(), &sb, sizeof(sb));
+  step(kSteps);
   if (pool.failed()) {
     // The stores above went to zero pages instead (bus_guard.h).
     bus_guard::log_first_failure(pool.created() ? "nothing was created"

@@ -110,7 +110,8 @@ std::string truncated_pool_message(const std::string& path, uint64_t fs_size, ui
          std::to_string(fs_size) + ") and check it with fsck.pmemfs";
 }
 
-std::string allocate_pool_file(int fd, const std::string& path, bool created) {
+std::string allocate_pool_file(int fd, const std::string& path, bool created,
+                               const ProgressFn& progress) {
   struct stat st {};
   if (fstat(fd, &st) != 0) return path + ": " + strerror(errno);
   const uint64_t size = static_cast<uint64_t>(st.st_size);
@@ -131,16 +132,22 @@ std::string allocate_pool_file(int fd, const std::string& path, bool created) {
   if (uint64_t free = free_bytes(fd); free < needed) return refusal(free);
   // fallocate(2), not posix_fallocate: where the filesystem cannot, glibc
   // would emulate it with a write per block, minutes for a large pool.
-  if (fallocate(fd, 0, 0, static_cast<off_t>(size)) != 0) {
-    const int e = errno;
-    if (e == ENOSPC || e == EDQUOT) return refusal(free_bytes(fd));
-    if (e == EOPNOTSUPP || e == EINVAL) {
-      spdlog::warn("{}: cannot allocate the pool file ({}); if its filesystem runs full, requests "
-                   "to the pool will fail with EIO",
-                   path, strerror(e));
-      return {};
+  // In pieces of 1 GiB, so that mkfs can show how far it is.
+  constexpr uint64_t kPiece = uint64_t{1} << 30;
+  for (uint64_t off = 0; off < size; off += kPiece) {
+    const uint64_t len = std::min(kPiece, size - off);
+    if (fallocate(fd, 0, static_cast<off_t>(off), static_cast<off_t>(len)) != 0) {
+      const int e = errno;
+      if (e == ENOSPC || e == EDQUOT) return refusal(free_bytes(fd));
+      if (e == EOPNOTSUPP || e == EINVAL) {
+        spdlog::warn("{}: cannot allocate the pool file ({}); if its filesystem runs full, requests "
+                     "to the pool will fail with EIO",
+                     path, strerror(e));
+        return {};
+      }
+      return path + ": cannot allocate the pool file: " + strerror(e);
     }
-    return path + ": cannot allocate the pool file: " + strerror(e);
+    if (progress) progress(off + len, size);
   }
   return {};
 }
@@ -159,7 +166,7 @@ Result<std::unique_ptr<Pool>> Pool::open(const std::string& path, const PoolOpen
       if (ftruncate(fd, static_cast<off_t>(o.create_size)) != 0)
         why = path + ": cannot size the pool file: " + strerror(errno);
       else
-        why = allocate_pool_file(fd, path, /*created=*/true);
+        why = allocate_pool_file(fd, path, /*created=*/true, o.allocate_progress);
       if (!why.empty()) {
         ::close(fd);
         ::unlink(path.c_str());
@@ -199,7 +206,8 @@ Result<std::unique_ptr<Pool>> Pool::open(const std::string& path, const PoolOpen
   // A sparse pool (an older mkfs, truncate -s, cp) gets its space now or is
   // refused; a read-only one is only read, and reading a hole costs nothing.
   if (S_ISREG(st.st_mode) && !o.read_only && !pool->created_) {
-    if (std::string why = allocate_pool_file(fd, path, /*created=*/false); !why.empty()) {
+    if (std::string why = allocate_pool_file(fd, path, /*created=*/false, o.allocate_progress);
+        !why.empty()) {
       spdlog::error("{}", why);
       return err(ENOSPC);
     }

@@ -27,8 +27,14 @@ enum class Granularity { kByte, kCacheLine, kPage };
 const char* to_string(Granularity g);
 
 
+// Progress of long work: done of total units, called as the work advances.
+using ProgressFn = std::function<void(uint64_t done, uint64_t total)>;
+
 struct PoolOpenOptions {
   uint64_t create_size = 0;    // create the file with this size if it is missing
+  // Allocating a created (or sparse) pool file, in bytes: for mkfs's
+  // progress line (a pool of a few TiB takes minutes on some filesystems).
+  ProgressFn allocate_progress;
   int lock_wait_seconds = 0;   // wait for another process to release the pool
   bool read_only = false;
   PersistMode persist = PersistMode::kCpu;  // pools of page granularity only
@@ -44,7 +50,9 @@ struct PoolOpenOptions {
 // one line saying what is wrong (bytes needed, bytes free). A filesystem
 // without fallocate(2) is accepted with a warning (logged). created: the file
 // was made for this pool just now (the message says nothing was created).
-std::string allocate_pool_file(int fd, const std::string& path, bool created);
+// progress, if set, hears of each 1 GiB allocated.
+std::string allocate_pool_file(int fd, const std::string& path, bool created,
+                               const ProgressFn& progress = {});
 
 // What to say about a file that holds a pmemfs superblock for a pool of
 // fs_size bytes but is only file_size bytes long.

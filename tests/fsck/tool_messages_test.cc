@@ -12,6 +12,7 @@
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -170,6 +171,43 @@ TEST_F(ToolMessagesTest, MkfsAllocatesASparseFileItFormats) {
   struct stat st {};
   ASSERT_EQ(0, stat(pool.c_str(), &st));
   EXPECT_GE(static_cast<uint64_t>(st.st_blocks) * 512, static_cast<uint64_t>(st.st_size));
+}
+
+// mkfs -C FD: e2fsck's "STAGE DONE TOTAL SOURCE" lines on FD, stage 1 (the
+// pool file allocated, in MiB, a line per GiB) and stage 2 (the metadata,
+// in four steps), each counting up to its end, in order.
+TEST_F(ToolMessagesTest, MkfsDashCReportsBothStagesUpToTheirEnds) {
+  const std::string pool = path("pool.img"), out = path("progress");
+  Outcome r = run(kMkfs + " -C 3 -s 3G " + pool + " 3>" + out);
+  ASSERT_EQ(0, r.code) << r.output;
+  EXPECT_EQ(std::string::npos, r.output.find("allocating")) << "progress went to the terminal: " << r.output;
+  FILE* f = fopen(out.c_str(), "r");
+  ASSERT_NE(nullptr, f);
+  std::vector<std::string> lines;
+  char line[1024];
+  while (fgets(line, sizeof line, f)) lines.emplace_back(line);
+  fclose(f);
+  std::vector<std::string> expected = {"1 0 3072 " + pool + "\n", "1 1024 3072 " + pool + "\n",
+                                       "1 2048 3072 " + pool + "\n", "1 3072 3072 " + pool + "\n"};
+  // A pool file made just now has no old format to clear (steps 1 and 2).
+  for (int step : {0, 3, 4}) expected.push_back("2 " + std::to_string(step) + " 4 " + pool + "\n");
+  EXPECT_EQ(expected, lines);
+}
+
+// On a terminal, a format that takes less than a second shows no progress
+// line: the output is the summary alone.
+TEST_F(ToolMessagesTest, MkfsOnATerminalShowsNoProgressForAQuickFormat) {
+  const std::string pool = path("pool.img");
+  Outcome r = run("script -qec '" + kMkfs + " -s 64M " + pool + "' /dev/null");
+  ASSERT_EQ(0, r.code) << r.output;
+  EXPECT_NE(std::string::npos, r.output.find("pmemfs format version")) << r.output;
+  EXPECT_EQ(std::string::npos, r.output.find("pass 1/2")) << r.output;
+}
+
+TEST_F(ToolMessagesTest, MkfsRefusesABadDashC) {
+  Outcome r = run(kMkfs + " -C x -s 64M " + path("pool.img"));
+  EXPECT_EQ(1, r.code);
+  EXPECT_NE(std::string::npos, r.output.find("mkfs.pmemfs: invalid -C file descriptor 'x'")) << r.output;
 }
 
 }  // namespace
