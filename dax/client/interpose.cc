@@ -164,23 +164,22 @@ int munmap(void* addr, size_t len) {
       const uintptr_t end = r.base + r.len, cut_end = a + len;
       const bool keeps_front = a > r.base, keeps_back = cut_end < end;
       // What stays is a region of its own (or two), with the bits it had.
-      const uintptr_t old_base = r.base;
-      const uint64_t old_off = r.file_off;
+      // They are added while r is still in use, so that neither takes r's
+      // slot; then r goes.
+      auto keep = [&](uintptr_t from, uintptr_t to) {
+        Region* n = add_region(from, to - from, r.file_off + (from - r.base), r.ino, r.prot, r.file_fd, r.link);
+        if (!n) return;
+        for (uint64_t p = 0; p < (to - from) / kPage; ++p) {
+          const uint64_t q = (from - r.base) / kPage + p;
+          if (written(r, q)) n->written[p / 64].fetch_or(uint64_t{1} << (p % 64), std::memory_order_relaxed);
+        }
+      };
+      if (keeps_front) keep(r.base, a);
+      if (keeps_back) keep(cut_end, end);
+      r.used.store(false, std::memory_order_release);
       auto* old_bits = r.written;
       const size_t old_words = r.written_words;
       r.written = nullptr;
-      r.used.store(false, std::memory_order_release);
-      auto keep = [&](uintptr_t from, uintptr_t to) {
-        Region* n = add_region(from, to - from, old_off + (from - old_base), r.ino, r.prot, r.file_fd, r.link);
-        if (!n) return;
-        for (uint64_t p = 0; p < (to - from) / kPage; ++p) {
-          const uint64_t q = (from - old_base) / kPage + p;
-          if (old_bits[q / 64].load(std::memory_order_relaxed) >> (q % 64) & 1)
-            n->written[p / 64].fetch_or(uint64_t{1} << (p % 64), std::memory_order_relaxed);
-        }
-      };
-      if (keeps_front) keep(old_base, a);
-      if (keeps_back) keep(cut_end, end);
       ::close(r.file_fd);
       raw_munmap(old_bits, old_words * sizeof(uint64_t));
     }

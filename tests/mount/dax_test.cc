@@ -165,6 +165,18 @@ TEST_F(DaxTest, AStoppedClientDoesNotBlockOthersForEver) {
       << fs_->daemon_log();
 }
 
+// munmap of the middle of a direct mapping leaves two that still work; the
+// bytes stored through them reach the file.
+TEST_F(DaxTest, UnmappingPartOfADirectMappingKeepsTheRest) {
+  const std::string f = sized("split", 8 * kMiB);
+  auto r = run_client({"split", f});
+  ASSERT_EQ(0, r.status) << r.output;
+  EXPECT_TRUE(contains(r.output, "kept abcfgh")) << r.output;
+  const std::string back = read_file(f);
+  for (int mib : {0, 1, 2, 5, 6, 7}) EXPECT_EQ('Z', back[(mib << 20) + 1]) << mib;
+  for (int mib : {3, 4}) EXPECT_EQ('a' + mib, back[mib << 20]) << mib;
+}
+
 TEST_F(DaxTest, AForkedChildStoresThroughTheMappingItInherited) {
   const std::string f = sized("fork", 4 * kMiB);
   auto r = run_client({"fork", f});

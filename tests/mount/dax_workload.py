@@ -18,6 +18,9 @@ own mmap module, as a user's program would use it.
   dax_workload.py fork FILE            map, fork; the child stores through the
                                        inherited mapping; the parent reads it
   dax_workload.py private FILE         a MAP_PRIVATE mapping (never direct)
+  dax_workload.py split FILE           map 8 MiB, store into every MiB, unmap
+                                       the middle 2 MiB (munmap of part of a
+                                       direct mapping), store and read the rest
   dax_workload.py stop FILE            read a hole page through a mapping,
                                        print "mapped", then stop (SIGSTOP)
 """
@@ -116,6 +119,22 @@ def main():
         m = mmap.mmap(fd, 4 << 20, mmap.MAP_PRIVATE)
         m[0] = ord("p")
         print("private", chr(m[0]))
+    elif cmd == "split":
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+        fd = os.open(path, os.O_RDWR)
+        m = mmap.mmap(fd, 8 << 20, mmap.MAP_SHARED)
+        for mib in range(8):
+            m[mib << 20] = ord("a") + mib
+        base = ctypes.addressof(ctypes.c_char.from_buffer(m))
+        if libc.munmap(base + (3 << 20), 2 << 20) != 0:
+            sys.exit("munmap: errno %d" % ctypes.get_errno())
+        for mib in (0, 1, 2, 5, 6, 7):  # what stays still maps the file
+            ctypes.c_char.from_address(base + (mib << 20) + 1).value = b"Z"
+        print("kept", "".join(chr(ctypes.c_char.from_address(base + (mib << 20)).value[0]) for mib in (0, 1, 2, 5, 6, 7)),
+              flush=True)
+        os._exit(0)  # the mmap object must not unmap what is gone
     elif cmd == "stop":
         import signal
         fd = os.open(path, os.O_RDWR)
