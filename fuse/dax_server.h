@@ -62,7 +62,6 @@ class DaxServer final : public DaxRevoker {
 
   // The value of dax/protocol.h's kDaxXattr.
   std::string xattr_value() const;
-  const DaxCounters& counters() const { return counters_; }
   // The counters as `pmemfs-ctl stats` shows them under "dax" (pmemfs.8).
   Json stats_json() const;
   // Whether a client was ever handed an entry of ino: its opens then bypass

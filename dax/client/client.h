@@ -33,7 +33,6 @@ struct Link {
   dev_t dev = 0;               // the mount's st_dev
   char address[108] = {};      // the daemon's socket (abstract: leading '@')
   int pool_fd = -1;            // the client's own descriptor of the pool
-  uint64_t pool_size = 0;
   uint64_t client_id = 0;
   int control_fd = -1;
   // The daemon closed the control connection (it ended): no new mapping

@@ -155,7 +155,6 @@ bool connect_link(Link& l, std::string& why) {
     return false;
   }
   l.client_id = w.id;
-  l.pool_size = w.pool_off;
   l.control_fd = fd;
   // Signals go to the program's threads, never to this one.
   sigset_t all, old;
