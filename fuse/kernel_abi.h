@@ -139,6 +139,40 @@ constexpr std::string_view opcode_name(uint32_t op) {
   }
 }
 
+// ---- notifications (enum fuse_notify_code) ---------------------------------
+// A server's message to the kernel that answers no request: unique 0, the
+// code in fuse_out_header.error.
+
+enum fuse_notify_code : uint32_t {
+  FUSE_NOTIFY_POLL = 1,
+  FUSE_NOTIFY_INVAL_INODE = 2,
+  FUSE_NOTIFY_INVAL_ENTRY = 3,
+  FUSE_NOTIFY_STORE = 4,
+  FUSE_NOTIFY_RETRIEVE = 5,
+  FUSE_NOTIFY_DELETE = 6,
+  FUSE_NOTIFY_RESEND = 7,
+  FUSE_NOTIFY_INC_EPOCH = 8,
+};
+
+// One past the highest code above.
+inline constexpr uint32_t kNotifyCodeLimit = 9;
+
+// The lower-case name of a notification ("inval_inode"), or "" for a code
+// the protocol does not define.
+constexpr std::string_view notify_code_name(uint32_t code) {
+  switch (code) {
+    case FUSE_NOTIFY_POLL: return "poll";
+    case FUSE_NOTIFY_INVAL_INODE: return "inval_inode";
+    case FUSE_NOTIFY_INVAL_ENTRY: return "inval_entry";
+    case FUSE_NOTIFY_STORE: return "store";
+    case FUSE_NOTIFY_RETRIEVE: return "retrieve";
+    case FUSE_NOTIFY_DELETE: return "delete";
+    case FUSE_NOTIFY_RESEND: return "resend";
+    case FUSE_NOTIFY_INC_EPOCH: return "inc_epoch";
+    default: return "";
+  }
+}
+
 // ---- INIT flags (fuse_init_in/out.flags, and flags2 << 32) -----------------
 // 64 bits as the kernel composes them: bits 32-63 travel in flags2, which
 // only counts when FUSE_INIT_EXT is set in flags.

@@ -99,10 +99,42 @@ void pm_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
   }
 }
 
+// An O_DIRECT write bypasses the page cache, and the kernel drops the cached
+// pages of the range only before it sends the WRITE (and, for an
+// asynchronous write, never after): a buffered read served while the write
+// was in flight caches the old bytes for good. So once the data is in the
+// pool, before the reply, the kernel is told to drop what it caches of the
+// file, but only if it may cache any: every READ and buffered WRITE notes
+// the file first (note_kernel_cache_before_serving), and the first direct
+// write after a note takes it. Of the whole file, not only this range: a
+// page read under a note that another direct write took (for its own range)
+// may be stale for this one. Without a note since the last drop, no page of
+// the file can hold old bytes, and the write costs no notification (a
+// tenth of a 4 KiB direct write's time on this path). Not single-threaded:
+// the invalidation may wait for a locked page whose READ only another loop
+// thread could serve.
+void note_kernel_cache_before_serving(OpsContext& c, fuse_ino_t ino) {
+  if (c.cache != CacheMode::kNone) c.fs->note_kernel_cache(ino);
+}
+
+void drop_cached_pages_after_direct_write(OpsContext& c, fuse_ino_t ino, const fuse_file_info* fi,
+                                          size_t n) {
+  if (c.cache == CacheMode::kNone || !(fi->flags & O_DIRECT) || n == 0 || c.single_thread || !c.se)
+    return;
+  if (!c.fs->take_kernel_cache_note(ino)) return;
+  int rc = fuse_lowlevel_notify_inval_inode(c.se, ino, 0, 0);
+  if (rc < 0 && rc != -ENOENT)  // ENOENT: the kernel holds nothing of the inode
+    spdlog::debug("write: invalidating inode {} after a direct write: {}", ino, strerror(-rc));
+}
+
 void pm_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) noexcept {
   bool replied = false;
   const uint64_t bus_errors = bus_guard::thread_failures();
   int err = guarded("read", [&] {
+    // Any READ: an O_DIRECT file's READs may still be page-cache fills (a
+    // MAP_PRIVATE mapping of it). Before the data is read (see
+    // drop_cached_pages_after_direct_write).
+    note_kernel_cache_before_serving(ctx(req), ino);
     // The iovecs point into the pool mapping (and the shared zero page for
     // holes) and stay valid only while the sink runs, so the reply is sent
     // from inside it. fuse_reply_iov writes them with one writev: the kernel
@@ -132,23 +164,6 @@ void pm_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_i
   if (!replied) fuse_reply_err(req, err ? err : EIO);
 }
 
-// An O_DIRECT write bypasses the page cache, and the kernel drops the cached
-// pages of the range only before it sends the WRITE (and, for an
-// asynchronous write, never after): a buffered read served while the write
-// was in flight caches the old bytes for good. So once the data is in the
-// pool, before the reply, the kernel is told to drop the range: a page
-// cached before this point is gone, one read after it holds the new bytes.
-// Not single-threaded: the invalidation may wait for a locked page whose
-// READ only another loop thread could serve.
-void drop_cached_range_of_direct_write(OpsContext& c, fuse_ino_t ino, const fuse_file_info* fi,
-                                       off_t off, size_t n) {
-  if (c.cache == CacheMode::kNone || !(fi->flags & O_DIRECT) || n == 0 || c.single_thread || !c.se)
-    return;
-  int rc = fuse_lowlevel_notify_inval_inode(c.se, ino, off, static_cast<off_t>(n));
-  if (rc < 0 && rc != -ENOENT)  // ENOENT: the kernel holds nothing of the inode
-    spdlog::debug("write: invalidating inode {} after a direct write: {}", ino, strerror(-rc));
-}
-
 // Whether the kernel asks to kill setuid/setgid with this WRITE: the writer
 // lacks CAP_FSETID. libfuse 3.14 does not pass the flag on; the transport
 // noted it (request_note.h). Without a note, uid 0 stands for CAP_FSETID.
@@ -164,10 +179,13 @@ int do_write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t
   // write(2) dirtied them.
   if (!fi->writepage)
     if (int e = kill_privs_before_write(req, ino, write_kills_suidgid(req, ino))) return e;
+  // Pages of the writeback cache, and the pages a buffered write leaves
+  // cached in writethrough mode.
+  if (fi->writepage || !(fi->flags & O_DIRECT)) note_kernel_cache_before_serving(ctx(req), ino);
   auto r = fs(req).write(ino, off, buf, size);
   if (!r) return r.error();
   written = *r;
-  drop_cached_range_of_direct_write(ctx(req), ino, fi, off, written);
+  drop_cached_pages_after_direct_write(ctx(req), ino, fi, written);
   return 0;
 }
 

@@ -226,7 +226,10 @@ ssize_t Transport::write_reply(int fd, struct iovec* iov, int count) {
     std::memcpy(&out, iov[0].iov_base, sizeof out);
     unique = out.unique;
     // unique 0: a notification, no reply to anything.
-    if (out.unique != 0 && finished(out.unique, opcode, start)) {
+    if (out.unique == 0) {
+      const auto code = static_cast<uint32_t>(out.error);
+      notifications_[code < kabi::kNotifyCodeLimit ? code : 0].fetch_add(1, std::memory_order_relaxed);
+    } else if (finished(out.unique, opcode, start)) {
       timed = true;
       if (out.error == 0) {
         if (opcode == k::FUSE_INIT) edit_init_reply(iov, count);
@@ -331,7 +334,10 @@ void Transport::edit_open_reply(struct iovec* iov, int count) {
 }
 
 Json Transport::stats_json_members() const {
-  return Json{{"transport", name()}, {"requests", stats_.to_json()}};
+  Json sent = Json::object();
+  for (uint32_t code = 1; code < kabi::kNotifyCodeLimit; ++code)
+    sent[std::string(kabi::notify_code_name(code))] = notifications_[code].load(std::memory_order_relaxed);
+  return Json{{"transport", name()}, {"requests", stats_.to_json()}, {"notifications", std::move(sent)}};
 }
 
 }  // namespace pmemfs::daemon

@@ -161,8 +161,10 @@ class Transport {
   void set_name(const char* name) { name_.store(name, std::memory_order_release); }
   const char* name() const { return name_.load(std::memory_order_acquire); }
   const RequestStats& stats() const { return stats_; }
-  // {"transport": "/dev/fuse", "requests": {...}}: the members the stats
-  // object of the control xattr gains from the transport.
+  // {"transport": "/dev/fuse", "requests": {...}, "notifications":
+  // {"inval_inode": N, ...}}: the members the stats object of the control
+  // xattr gains from the transport. Every notification the protocol defines
+  // is a key, counted or not (fixed keys, as for requests).
   Json stats_json_members() const;
 
  private:
@@ -197,6 +199,8 @@ class Transport {
   RequestSource* source_ = nullptr;
   std::atomic<const char*> name_{kName};
   RequestStats stats_;
+  // Notifications sent, by code (slot 0: a code the protocol lacks).
+  std::array<std::atomic<uint64_t>, kabi::kNotifyCodeLimit> notifications_{};
   std::array<InFlight, kInFlight> inflight_{};
 };
 

@@ -270,6 +270,19 @@ class Filesystem {
   // before the first dax_fault, never changed while requests run.
   virtual void set_dax_revoker(DaxRevoker* r) = 0;
   virtual Result<std::string> usage_cells(uint64_t from, size_t max) = 0;
+
+  // Whether the kernel may cache pages of a file above the library: the
+  // daemon's business, kept with the inode because that is where per-file
+  // state lives (and lives as long as the kernel's inode can). The daemon
+  // notes a file before it serves anything that can leave pages of it in the
+  // kernel's cache (a READ, a buffered WRITE), so that an O_DIRECT write,
+  // which the kernel does not follow with a drop of the pages a concurrent
+  // buffered read cached, knows whether it must ask for that drop:
+  // take_kernel_cache_note clears the note and says whether there was one.
+  // Both are sequentially consistent (a note and the reader's load of the
+  // data must not pass each other). ENOENT etc.: no note, nothing to take.
+  virtual void note_kernel_cache(uint64_t ino) = 0;
+  virtual bool take_kernel_cache_note(uint64_t ino) = 0;
 };
 
 }  // namespace pmemfs

@@ -274,4 +274,21 @@ Status FsImpl::truncate_locked(Inode& f, uint64_t size) {
   return {};
 }
 
+void FsImpl::note_kernel_cache(uint64_t ino) {
+  auto inode = get(ino);
+  if (!inode.ok()) return;
+  std::shared_lock<InodeLock> lk((*inode)->lock);
+  // A store every time, never "load, and store if clear": a reader that saw
+  // the note still set could have it taken by one direct write, read old
+  // bytes, and leave them cached for another direct write that finds no note.
+  (*inode)->extra().kernel_cache_note.store(true, std::memory_order_seq_cst);
+}
+
+bool FsImpl::take_kernel_cache_note(uint64_t ino) {
+  auto inode = get(ino);
+  if (!inode.ok()) return false;
+  InodeExtra* x = (*inode)->extra_if();
+  return x && x->kernel_cache_note.exchange(false, std::memory_order_seq_cst);
+}
+
 }  // namespace pmemfs

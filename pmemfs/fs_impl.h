@@ -80,6 +80,8 @@ class FsImpl final : public Filesystem {
   Result<UsageSummary> usage() override;
   Result<DaxEntry> dax_fault(uint64_t ino, uint64_t page, bool write) override;
   void set_dax_revoker(DaxRevoker* r) override { fc_->revoker = r; }
+  void note_kernel_cache(uint64_t ino) override;
+  bool take_kernel_cache_note(uint64_t ino) override;
   Result<std::string> usage_cells(uint64_t from, size_t max) override;
 
   FaultTestHooks& test_hooks() { return hooks_; }

@@ -74,6 +74,9 @@ struct InodeExtra {
   // Whether a client process was ever handed an entry of this file (dax.h):
   // only then do changes of its mapping need a revocation.
   std::atomic<bool> dax_mapped{false};
+  // The daemon's note that the kernel may cache pages of the file
+  // (Filesystem::note_kernel_cache).
+  std::atomic<bool> kernel_cache_note{false};
   std::once_flag dir_once;     // directory index built on first use
   std::unique_ptr<Directory> dir;
   int dir_load_error = 0;

@@ -166,6 +166,12 @@ Counts delta(const json& before, const json& after, int stats_reads = 1) {
     const double x = field(after, k), y = field(before, k);  // top-level keys, once each
     if (x >= 0 && x != y) d[std::string("#") + k] = static_cast<long long>(x - y);
   }
+  // Notifications the daemon sent, as "#inval_inode" etc.
+  if (after.contains("notifications") && before.contains("notifications"))
+    for (const auto& [code, n] : after["notifications"].items()) {
+      const double x = n.get<double>(), y = field(before["notifications"], code);
+      if (x != y) d["#" + code] = static_cast<long long>(x - y);
+    }
   return d;
 }
 
@@ -243,8 +249,41 @@ TEST_P(RequestCountsTest, HundredDirectWritesAreHundredWrites) {
   // size and mode before each write, and with them clear S_NOSEC, so that
   // the kernel asked for security.capability again: 3 requests a write).
   EXPECT_EQ(show({{"write", 100}}), show(requests(c)));
-  // Overwrites of allocated blocks: no journal commit.
-  EXPECT_EQ(0, c.count("#journal_commits")) << show(c);
+  // Overwrites of allocated blocks: no journal commit. And no notification:
+  // the kernel cached nothing of the file since the first direct write
+  // (which dropped what the buffered writes of write_file left).
+  EXPECT_EQ(0, at(c, "#journal_commits")) << show(c);
+  EXPECT_EQ(0, at(c, "#inval_inode")) << show(c);
+}
+
+// A direct write must drop pages a buffered read may have cached meanwhile
+// (semantics_test's DirectAioTest shows why), and only then: one inode
+// invalidation after a buffered read, none after a direct write alone.
+TEST_P(RequestCountsTest, ADirectWriteInvalidatesTheFileOnlyAfterABufferedRead) {
+  ASSERT_EQ(0, write_file(p("f"), std::string(8 * 4096, 'a')));
+  Fd direct(open(p("f").c_str(), O_WRONLY | O_DIRECT));
+  Fd buffered(open(p("f").c_str(), O_RDONLY));
+  ASSERT_GE(direct, 0);
+  ASSERT_GE(buffered, 0);
+  void* buf = nullptr;
+  ASSERT_EQ(0, posix_memalign(&buf, 4096, 4096));
+  memset(buf, 'b', 4096);
+  ASSERT_EQ(4096, pwrite(direct, buf, 4096, 0));  // takes write_file's note
+  const Counts alone = cost([&] { ASSERT_EQ(4096, pwrite(direct, buf, 4096, 4096)); });
+  char got[4096];
+  const Counts after_read = cost([&] {
+    ASSERT_EQ(4096, pread(buffered, got, 4096, 6 * 4096));
+    ASSERT_EQ(4096, pwrite(direct, buf, 4096, 2 * 4096));
+    ASSERT_EQ(4096, pwrite(direct, buf, 4096, 3 * 4096));
+  });
+  free(buf);
+  EXPECT_EQ(0, at(alone, "#inval_inode")) << show(alone);
+  // cache=none: the kernel caches no page, the daemon never asks.
+  EXPECT_EQ(none() ? 0 : 1, at(after_read, "#inval_inode")) << show(after_read);
+  // And the read page is gone: reading it again is a READ (not in cache=none
+  // either, where every read is one).
+  const Counts reread = cost([&] { ASSERT_EQ(4096, pread(buffered, got, 4096, 6 * 4096)); });
+  EXPECT_EQ(1, at(reread, "read")) << show(reread);
 }
 
 // Without the writeback cache, a WRITE each; with it, none until writeback

@@ -204,6 +204,23 @@ TEST_F(TransportTest, OpenFlagsAreAddedToSuccessfulOpenAndCreateReplies) {
   EXPECT_EQ(0, std::memcmp(got.data() + sizeof(k::fuse_out_header), sixteen, sizeof sixteen));
 }
 
+// A notification (unique 0, its code where a reply has the error) passes
+// through to the kernel and is counted by name; it finds no request.
+TEST_F(TransportTest, NotificationsAreSentAndCountedByCode) {
+  char body[16] = {};
+  ASSERT_GT(lib_reply(0, -static_cast<int>(k::FUSE_NOTIFY_INVAL_INODE), body, sizeof body), 0);
+  ASSERT_GT(lib_reply(0, -static_cast<int>(k::FUSE_NOTIFY_INVAL_INODE), body, sizeof body), 0);
+  ASSERT_GT(lib_reply(0, -static_cast<int>(k::FUSE_NOTIFY_DELETE), body, sizeof body), 0);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(sizeof(k::fuse_out_header) + sizeof body, receive().size());
+  const Json j = t_.stats_json_members();
+  ASSERT_TRUE(j.contains("notifications"));
+  EXPECT_EQ(2, j["notifications"]["inval_inode"].get<int>());
+  EXPECT_EQ(1, j["notifications"]["delete"].get<int>());
+  EXPECT_EQ(0, j["notifications"]["inval_entry"].get<int>());
+  EXPECT_EQ(8u, j["notifications"].size()) << "every code, counted or not";
+  EXPECT_EQ(0u, t_.stats().summary(0).count) << "no request counted";
+}
+
 // As fuse_session_loop_mt does: several threads read and reply at once.
 // Every request is counted exactly once and every reply finds its request.
 TEST_F(TransportTest, CountsAreExactWithManyThreads) {
