@@ -57,6 +57,9 @@ Result<DaxEntry> FsImpl::dax_fault(uint64_t ino, uint64_t page, bool write) {
   if (f.type() != S_IFREG) return err(f.is_dir() ? EISDIR : EINVAL);
   {
     std::shared_lock<InodeLock> lk(f.lock);
+    // Again under the lock: a switch to read-only revokes under it
+    // (revoke_all_direct_mappings), before or after this fault.
+    if (write && read_only()) return err(EROFS);
     if (page >= pages_in(f.rec.size)) return err(ENXIO);
     // Before the entry is handed out: a change after this must revoke.
     f.extra().dax_mapped.store(true, std::memory_order_release);
@@ -72,6 +75,7 @@ Result<DaxEntry> FsImpl::dax_fault(uint64_t ino, uint64_t page, bool write) {
   }
   // A store into a hole: exclusive, and resolved again (fault.h).
   std::unique_lock<InodeLock> lk(f.lock);
+  if (read_only()) return err(EROFS);
   const uint64_t eof_pages = pages_in(f.rec.size);
   if (page >= eof_pages) return err(ENXIO);
   // A PMD where the page's whole aligned range lies inside EOF (taken only
@@ -92,6 +96,25 @@ void FsImpl::revoke_locked(Inode& f, uint64_t first, uint64_t last) {
   InodeExtra* x = f.extra_if();
   if (!x || !x->dax_mapped.load(std::memory_order_acquire)) return;
   dax_revoke_range(fc_->revoker, f.ino, first, last);
+}
+
+// Remounting read-only (set_read_only) marks the pool clean: from then on
+// no client may store into it. Every client mapping of every file a client
+// was handed goes (read_only() already refuses new write faults), so that a
+// store re-faults, meets EROFS and is a SIGBUS in the client; loads re-fault
+// to read-only mappings. The kernel refuses such a remount while a file is
+// open for writing, but a client's mapping outlives its descriptor, and the
+// kernel sees neither.
+void FsImpl::revoke_all_direct_mappings() {
+  if (!fc_->revoker) return;
+  // Under each file's lock, also where no client was handed an entry yet: a
+  // fault either finished before (its entry is revoked here) or sees
+  // read_only() (dax_fault checks it under the lock).
+  for (const auto& inode : inodes_->loaded()) {
+    if (inode->type() != S_IFREG) continue;
+    std::unique_lock<InodeLock> lk(inode->lock);
+    revoke_locked(*inode, 0, UINT64_MAX);
+  }
 }
 
 }  // namespace pmemfs

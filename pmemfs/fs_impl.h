@@ -100,6 +100,9 @@ class FsImpl final : public Filesystem {
   // Client mappings of pages [first, last] of f taken back (dax.h), if any
   // client was ever handed one. REQUIRES: f.lock exclusive.
   void revoke_locked(Inode& f, uint64_t first, uint64_t last);
+  // Every client mapping of every file (fs_dax.cc), before a switch to
+  // read-only. REQUIRES no inode lock held.
+  void revoke_all_direct_mappings();
   // The cells (data-area 2 MiB groups) that are one 2 MiB extent of a file,
   // sorted: from every regular file's map.
   std::vector<uint64_t> huge_cells();

@@ -182,6 +182,8 @@ Status FsImpl::set_read_only(bool ro) {
     // on finds a clean pool. Unlinked files still open keep their orphan
     // slot, which the next mount (or the switch back) frees.
     read_only_.store(true);
+    // Then no client store may follow: their mappings go before the persist.
+    revoke_all_direct_mappings();
     Status s = persist_all();
     if (s.ok()) s = mark_clean(true);
     // persist=cpu: a read-only pool is one a host crash cannot hurt either.

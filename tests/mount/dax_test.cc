@@ -133,6 +133,25 @@ TEST_F(DaxTest, TruncateWhileAnotherProcessMapsTheTailGivesItSigbus) {
   EXPECT_FALSE(contains(r.output, "read after truncate")) << r.output;
 }
 
+// mount -o remount,ro while a client maps a file writable is refused, as the
+// kernel refuses it while a writable shared mapping exists (the client's
+// mapping keeps the file open for writing, as a kernel mapping does, also
+// after the program closed its descriptor); once unmapped it goes ahead.
+// (Whatever read-only switch the kernel let through, the daemon still takes
+// every client mapping back first: dax_fault_test.)
+TEST_F(DaxTest, RemountReadOnlyIsRefusedWhileAClientMapsAFileWritable) {
+  const std::string f = sized("ro", 4 * kMiB);
+  auto r = run_client({"remount", f, mount_helper_path(), fs_->pool(), fs_->mnt(), "-o", "remount,ro"});
+  ASSERT_EQ(0, r.status) << r.output;
+  EXPECT_TRUE(contains(r.output, "remount mapped 32 ")) << r.output;
+  EXPECT_TRUE(contains(r.output, "Device or resource busy")) << r.output;
+  EXPECT_TRUE(contains(r.output, "reads A\n")) << r.output;
+  EXPECT_TRUE(contains(r.output, "remount unmapped 0 ")) << r.output;
+  EXPECT_EQ('B', read_file(f)[5 * 4096]);
+  Fd fd(open(f.c_str(), O_WRONLY));
+  EXPECT_EQ(EROFS, fd < 0 ? errno : 0);
+}
+
 // A client that cannot answer a revocation (stopped) holds up a change only
 // for the revoke timeout; then it is killed, and the change goes ahead.
 TEST_F(DaxTest, AStoppedClientDoesNotBlockOthersForEver) {

@@ -23,6 +23,9 @@ own mmap module, as a user's program would use it.
                                        direct mapping), store and read the rest
   dax_workload.py stop FILE            read a hole page through a mapping,
                                        print "mapped", then stop (SIGSTOP)
+  dax_workload.py remount FILE CMD...  map writable (and close the descriptor),
+                                       store, run CMD (a remount,ro), unmap,
+                                       run CMD again; print how each ended
 """
 import mmap
 import os
@@ -142,6 +145,32 @@ def main():
         print("mapped", m[5 * PAGE], flush=True)
         os.kill(os.getpid(), signal.SIGSTOP)
         print("resumed", flush=True)
+    elif cmd == "remount":
+        # ctypes' mmap, not Python's, which keeps a descriptor of its own: the
+        # kernel refuses a remount,ro while a file is open for writing, and
+        # this mapping must be all that is left.
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.mmap.restype = ctypes.c_void_p
+        libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+                              ctypes.c_long]
+        fd = os.open(path, os.O_RDWR)
+        base = libc.mmap(None, 4 << 20, mmap.PROT_READ | mmap.PROT_WRITE, mmap.MAP_SHARED, fd, 0)
+        if base in (None, ctypes.c_void_p(-1).value):
+            sys.exit("mmap: errno %d" % ctypes.get_errno())
+        os.close(fd)
+        byte = ctypes.c_char.from_address(base + 5 * PAGE)
+        byte.value = b"A"
+        print("stored", flush=True)
+        for when in ("mapped", "unmapped"):
+            r = subprocess.run(sys.argv[3:], capture_output=True, text=True)
+            print("remount", when, r.returncode, r.stdout.strip(), r.stderr.strip(), flush=True)
+            if when == "mapped":
+                print("reads", byte.value.decode(), flush=True)
+                byte.value = b"B"
+                libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+                if libc.munmap(base, 4 << 20) != 0:
+                    sys.exit("munmap: errno %d" % ctypes.get_errno())
     else:
         sys.exit("unknown command " + cmd)
 

@@ -232,5 +232,25 @@ TEST_F(DaxFault, ReadOnlyRefusesStoresAndDirectoriesRefuseFaults) {
   ASSERT_TRUE(fs_->set_read_only(false).ok());
 }
 
+// A switch to read-only marks the pool clean: first every client mapping of
+// every file a client was handed goes, so that no store follows (the next
+// one is a write fault, and EROFS). Also a fault that races the switch
+// either is revoked or is refused.
+TEST_F(DaxFault, ASwitchToReadOnlyRevokesEveryClientMappingFirst) {
+  const uint64_t mapped = file("mapped", 4 * kMiB);
+  const uint64_t plain = file("plain", 4 * kMiB);
+  ASSERT_EQ(EntryKind::kPmd, fs_->dax_fault(mapped, 512, true)->kind);
+  ASSERT_TRUE(fs_->write(plain, 0, "abc", 3).ok());
+  revoker_.taken();
+  bool read_only_during = false;
+  revoker_.during = [&](uint64_t, uint64_t, uint64_t) { read_only_during = fs_->read_only(); };
+  ASSERT_TRUE(fs_->set_read_only(true).ok());
+  revoker_.during = nullptr;
+  EXPECT_EQ((std::vector<Revocation>{{mapped, 0, UINT64_MAX}}), revoker_.taken());
+  EXPECT_TRUE(read_only_during) << "a write fault between the revocation and the switch would escape it";
+  EXPECT_EQ(EROFS, fs_->dax_fault(mapped, 512, true).error());
+  ASSERT_TRUE(fs_->set_read_only(false).ok());
+}
+
 }  // namespace
 }  // namespace pmemfs::test
