@@ -23,6 +23,11 @@ own mmap module, as a user's program would use it.
                                        direct mapping), store and read the rest
   dax_workload.py stop FILE            read a hole page through a mapping,
                                        print "mapped", then stop (SIGSTOP)
+  dax_workload.py lmdb DIR [check]     LMDB: 40 write transactions of 100 keys
+                                       (written with pwrite, read through its
+                                       read-only mapping), then 10 more through
+                                       a writable mapping (writemap); print
+                                       "lmdb ok". With check: only read them
   dax_workload.py remount FILE CMD...  map writable (and close the descriptor),
                                        store, run CMD (a remount,ro), unmap,
                                        run CMD again; print how each ended
@@ -145,6 +150,36 @@ def main():
         print("mapped", m[5 * PAGE], flush=True)
         os.kill(os.getpid(), signal.SIGSTOP)
         print("resumed", flush=True)
+    elif cmd == "lmdb":
+        import lmdb
+
+        def value(i, gen):
+            return (b"%d:%d:" % (i, gen)) * (1 + i % 50)
+
+        check = len(sys.argv) > 3 and sys.argv[3] == "check"
+        if not check:
+            env = lmdb.open(path, map_size=64 << 20)
+            for t in range(40):
+                with env.begin(write=True) as txn:
+                    for i in range(t * 100, t * 100 + 100):
+                        txn.put(b"k%06d" % i, value(i, 0))
+                with env.begin() as txn:  # every key so far, through the mapping
+                    for i in range(t * 100 + 100):
+                        if txn.get(b"k%06d" % i) != value(i, 0):
+                            sys.exit("lmdb: key %d wrong after transaction %d" % (i, t))
+            env.close()
+            env = lmdb.open(path, map_size=64 << 20, writemap=True)
+            for t in range(10):
+                with env.begin(write=True) as txn:
+                    for i in range(t * 400, t * 400 + 400):
+                        txn.put(b"k%06d" % i, value(i, 1))
+            env.close()
+        env = lmdb.open(path, map_size=64 << 20, readonly=True)
+        with env.begin() as txn:
+            for i in range(4000):
+                if txn.get(b"k%06d" % i) != value(i, 1):
+                    sys.exit("lmdb: key %d wrong at the end" % i)
+        print("lmdb ok", flush=True)
     elif cmd == "remount":
         # ctypes' mmap, not Python's, which keeps a descriptor of its own: the
         # kernel refuses a remount,ro while a file is open for writing, and
