@@ -304,7 +304,9 @@ TEST_P(PowercutTest, UnsyncedDataInTheWritebackCacheIsLost) {
   EXPECT_TRUE(exists(p("unsynced")));
   const std::string left = read_file(p("unsynced"));
   EXPECT_EQ(std::string::npos, left.find_first_not_of('\0')) << "unsynced data survived the cut";
-  if (!written_back) EXPECT_EQ("", left);
+  if (!written_back) {
+    EXPECT_EQ("", left);
+  }
   expect_clean_fsck();
 }
 

@@ -7,10 +7,20 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <memory>
 #include <string>
 
 #include "tests/mount/mounted_fs.h"
+
+// expr fails (-1) with errno e.
+#define EXPECT_ERRNO(expr, e)                                  \
+  do {                                                         \
+    errno = 0;                                                 \
+    EXPECT_EQ(-1, (expr)) << #expr;                            \
+    EXPECT_EQ((e), errno) << #expr << ": " << strerror(errno); \
+  } while (0)
 
 namespace pmemfs::test {
 
