@@ -102,9 +102,9 @@ void FsImpl::revoke_locked(Inode& f, uint64_t first, uint64_t last) {
 // no client may store into it. Every client mapping of every file a client
 // was handed goes (read_only() already refuses new write faults), so that a
 // store re-faults, meets EROFS and is a SIGBUS in the client; loads re-fault
-// to read-only mappings. The kernel refuses such a remount while a file is
-// open for writing, but a client's mapping outlives its descriptor, and the
-// kernel sees neither.
+// to read-only mappings. The kernel already refuses the remount while a
+// client maps a file writable (the client keeps a descriptor open for
+// writing); this holds whatever switch gets here.
 void FsImpl::revoke_all_direct_mappings() {
   if (!fc_->revoker) return;
   // Under each file's lock, also where no client was handed an entry yet: a
