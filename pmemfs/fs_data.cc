@@ -277,11 +277,16 @@ Status FsImpl::truncate_locked(Inode& f, uint64_t size) {
 void FsImpl::note_kernel_cache(uint64_t ino) {
   auto inode = get(ino);
   if (!inode.ok()) return;
-  std::shared_lock<InodeLock> lk((*inode)->lock);
+  // On every READ: the inode lock only where the extra part must be made.
+  InodeExtra* x = (*inode)->extra_if();
+  if (!x) {
+    std::shared_lock<InodeLock> lk((*inode)->lock);
+    x = &(*inode)->extra();
+  }
   // A store every time, never "load, and store if clear": a reader that saw
   // the note still set could have it taken by one direct write, read old
   // bytes, and leave them cached for another direct write that finds no note.
-  (*inode)->extra().kernel_cache_note.store(true, std::memory_order_seq_cst);
+  x->kernel_cache_note.store(true, std::memory_order_seq_cst);
 }
 
 bool FsImpl::take_kernel_cache_note(uint64_t ino) {

@@ -18,8 +18,6 @@ std::string script(const std::string& name) {
   return std::string(dir ? dir : "tests/crashtest") + "/" + name;
 }
 
-std::string python() { return access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3"; }
-
 ProcResult crashtest_run(const std::vector<std::string>& args) {
   std::vector<std::string> argv = {crashtest(), "--pool", "64M", "--seed", "42"};
   argv.insert(argv.end(), args.begin(), args.end());

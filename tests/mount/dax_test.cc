@@ -36,9 +36,7 @@ std::string workload() { return env_or_empty("PMEMFS_TEST_SCRIPTS") + "/dax_work
 // argv under pmemfs-run, with the client's debug output on.
 ProcResult run_client(const std::vector<std::string>& args, const std::vector<std::string>& prefix = {}) {
   std::vector<std::string> argv = prefix;
-  // Debian's python3, which has the lmdb module, before another on PATH.
-  const std::string python = access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
-  argv.insert(argv.end(), {"sh", env_or_empty("PMEMFS_RUN"), python, workload()});
+  argv.insert(argv.end(), {"sh", env_or_empty("PMEMFS_RUN"), python(), workload()});
   argv.insert(argv.end(), args.begin(), args.end());
   return run(argv, {"PMEMFS_DAX_LIB=" + env_or_empty("PMEMFS_DAX_LIB"), "PMEMFS_DAX_DEBUG=1"});
 }
@@ -172,8 +170,7 @@ TEST_F(DaxTest, LmdbUnderPmemfsRunSeesItsOwnWritesAndTheMountSeesItsStores) {
   EXPECT_TRUE(contains(r.output, "lmdb ok")) << r.output;
   EXPECT_TRUE(contains(r.output, "direct mapping of inode")) << r.output;
   EXPECT_GT(direct_faults(stats_json(fs_->mnt())), before);
-  const std::string python = access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
-  auto c = run({python, workload(), "lmdb", dir, "check"}, {});
+  auto c = run({python(), workload(), "lmdb", dir, "check"}, {});
   EXPECT_EQ(0, c.status) << c.output;
   EXPECT_TRUE(contains(c.output, "lmdb ok")) << c.output;
 }

@@ -21,8 +21,6 @@
 namespace pmemfs::test {
 namespace {
 
-std::string python() { return access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3"; }
-
 std::string workload_script() {
   const char* dir = getenv("PMEMFS_TEST_SCRIPTS");
   return std::string(dir ? dir : "tests/mount") + "/sqlite_workload.py";

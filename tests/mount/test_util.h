@@ -26,6 +26,10 @@ namespace pmemfs::test {
 
 inline constexpr size_t kMiB = 1 << 20;
 
+// Debian's python3, which has the modules the workloads import (sqlite3,
+// lmdb), before another python3 on PATH.
+inline std::string python() { return access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3"; }
+
 // The three cache modes, for suites run in each:
 //   INSTANTIATE_TEST_SUITE_P(CacheModes, T, kCacheModes, cache_mode_name);
 // (the test names end in /none, /writethrough, /writeback).
