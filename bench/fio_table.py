@@ -1,18 +1,22 @@
 #!/usr/bin/env python3
 """The table bench/run-fio.sh prints, from the results it left in a directory.
 
-    fio_table.py RESULTS "tmpfs null-fuse pmemfs-fuse null-io_uring ..." JOB ...
+    fio_table.py [--rounds N] RESULTS "tmpfs null-fuse pmemfs-fuse null-io_uring ..." JOB ...
 
-RESULTS holds, per job and target, JOB.TARGET.json (fio's JSON output) and,
-for pmemfs targets, JOB.TARGET.before/.after (pmemfs-ctl stats around the
-job). One row per job section (a job file with several sections, e.g.
-create-stat, gives one row each). Per transport: the null filesystem on
-it, pmemfs on it, pmemfs/null (same transport), and pmemfs's requests per
-I/O; for io_uring also pmemfs over io_uring / null over /dev/fuse (how far
-above the /dev/fuse ceiling the ring gets). Exit status 1 if any run failed.
+RESULTS holds, per job, target and round R (1..N; tmpfs runs in round 1
+only), JOB.TARGET.rR.json (fio's JSON output) and, for pmemfs targets,
+JOB.TARGET.rR.before/.after (pmemfs-ctl stats around the job). One row per
+job section (a job file with several sections, e.g. create-stat, gives one
+row each). Per transport: the null filesystem on it, pmemfs on it,
+pmemfs/null (same transport, same round), and pmemfs's requests per I/O;
+for io_uring also pmemfs over io_uring / null over /dev/fuse (how far above
+the /dev/fuse ceiling the ring gets). With several rounds a figure is the
+median over them and a ratio the median of the rounds' ratios, with their
+range in brackets. Exit status 1 if any run failed.
 """
 import json
 import os
+import statistics
 import sys
 
 
@@ -67,8 +71,21 @@ def per_io(reqs, ios, sections):
     return f"{sum(reqs.values()) / ios:.2f}: " + ", ".join(f"{op} {n / ios:.2f}" for op, n in top)
 
 
+def ratio_cell(pairs):
+    """pairs: (numerator, denominator) of each round, None where one failed."""
+    ratios = [a / b for a, b in pairs if a and b]
+    if not ratios or len(ratios) < len(pairs):
+        return "-"
+    mid = f"{statistics.median(ratios):.2f}"
+    return mid if len(ratios) == 1 else f"{mid} ({min(ratios):.2f}-{max(ratios):.2f})"
+
+
 def main():
-    results, targets, names = sys.argv[1], sys.argv[2].split(), sys.argv[3:]
+    args = sys.argv[1:]
+    rounds = 1
+    if args[:1] == ["--rounds"]:
+        rounds, args = int(args[1]), args[2:]
+    results, targets, names = args[0], args[1].split(), args[2:]
     transports = [t[len("pmemfs-"):] for t in targets if t.startswith("pmemfs-")]
     head = ["job", "tmpfs"]
     for tr in transports:
@@ -77,37 +94,41 @@ def main():
             head += ["/null fuse"]
     rows, failed = [], False
     for name in names:
-        figures = {t: measure(load(os.path.join(results, f"{name}.{t}.json"))) for t in targets}
-        sections = sorted({s for f in figures.values() for s in f}) or [name]
+        # figures[target][round - 1]: {section: (value, unit, ios)}
+        figures = {t: [measure(load(os.path.join(results, f"{name}.{t}.r{r}.json")))
+                       for r in range(1, (1 if t == "tmpfs" else rounds) + 1)]
+                   for t in targets}
+        sections = sorted({s for f in figures.values() for per in f for s in per}) or [name]
         for s in sections:
             label = name if len(sections) == 1 else f"{name}:{s}"
-            unit = next((f[s][1] for f in figures.values() if s in f), "")
+            unit = next((per[s][1] for f in figures.values() for per in f if s in per), "")
+
+            def values(t):
+                return [per[s][0] if s in per else None for per in figures.get(t, [])]
 
             def cell(t):
-                return f"{figures[t][s][0]:,.0f} {unit}" if s in figures.get(t, {}) else "failed"
-
-            def value(t):
-                return figures.get(t, {}).get(s, (None,))[0]
+                v = values(t)
+                if not v or None in v:
+                    return "failed"
+                return f"{statistics.median(v):,.0f} {unit}"
 
             row = [label, cell("tmpfs")]
+            failed |= None in values("tmpfs")
             for tr in transports:
                 pm, null = f"pmemfs-{tr}", f"null-{tr}"
-                v = figures[pm].get(s)
-                reqs = requests(os.path.join(results, f"{name}.{pm}.before"),
-                                os.path.join(results, f"{name}.{pm}.after"))
-                n = value(null)
-                row += [cell(null), cell(pm), f"{v[0] / n:.2f}" if v and n else "-",
-                        per_io(reqs, v[2] if v else 0, len(sections))]
+                first = figures[pm][0].get(s)
+                reqs = requests(os.path.join(results, f"{name}.{pm}.r1.before"),
+                                os.path.join(results, f"{name}.{pm}.r1.after"))
+                row += [cell(null), cell(pm), ratio_cell(list(zip(values(pm), values(null)))),
+                        per_io(reqs, first[2] if first else 0, len(sections))]
                 if tr != "fuse" and "null-fuse" in targets:
-                    nf = value("null-fuse")
-                    row += [f"{v[0] / nf:.2f}" if v and nf else "-"]
-                failed |= v is None or n is None
+                    row += [ratio_cell(list(zip(values(pm), values("null-fuse"))))]
+                failed |= None in values(pm) or None in values(null)
             rows.append(row)
 
     w = [max(len(r[i]) for r in rows + [head]) for i in range(len(head))]
 
     def line(r):
-        last = len(head) - 1
         return " | ".join(f"{c:<{w[i]}}" if i == 0 or head[i].startswith("requests")
                           else f"{c:>{w[i]}}" for i, c in enumerate(r))
 

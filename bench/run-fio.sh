@@ -11,19 +11,28 @@
 #
 #   bench/run-fio.sh [--build DIR] [--runtime SECONDS] [--pool-size SIZE]
 #                    [--cache MODE] [--transports "fuse io_uring"]
-#                    [--opts "-o ..."] [JOB.fio ...]
+#                    [--rounds N] [--opts "-o ..."] [JOB.fio ...]
 #   bench/run-fio.sh --dax [--build DIR] [--runtime SECONDS]   (run-dax.sh)
 #
 # Defaults: the programs of build/, every bench/fio/*.fio, the runtime written
 # in each job (5 s), a 4G pool, cache=writethrough for pmemfs and the null fs
 # alike, transport /dev/fuse ("fuse"; "io_uring" mounts both with -o
 # io_uring=on, and switches the fuse module's enable_uring on for the run,
-# putting it back at the end). The pool lives in /dev/shm (memory, like the tmpfs it is
-# compared with) and is deleted at the end. Each job's files are laid out
-# first (fio --create_only) and the job runs without ramp time, so that the
+# putting it back at the end), one round. The pool lives in /dev/shm
+# (memory, like the tmpfs it is compared with) and is deleted at the end.
+# Each job's files are laid out first (fio --create_only; not for a job of
+# fio's filecreate engine, which times the creating itself) and the job runs
+# without ramp time, so that the
 # requests pmemfs counted (pmemfs-ctl stats) over the job divided by the I/Os
 # fio did are the requests per I/O. Sequential jobs are reported in MB/s
-# (10^6 bytes), the others in IOPS. Needs root (it mounts a tmpfs and two
+# (10^6 bytes), the others in IOPS.
+#
+# The null fs and pmemfs on one transport are mounted side by side and each
+# job runs on one, then at once on the other (null first in odd rounds,
+# pmemfs first in even ones), so that the machine's drift over minutes does
+# not land between the two figures a ratio divides. With --rounds N every
+# job runs N times on each: the table shows the median figure and the median
+# ratio of the N same-round pairs, with their range. Needs root (it mounts a tmpfs and two
 # FUSE filesystems) and python3.
 set -euo pipefail
 
@@ -33,6 +42,7 @@ runtime=""
 pool_size=4G
 cache=writethrough
 transports=fuse
+rounds=1
 daemon_opts=""
 jobs=()
 
@@ -50,6 +60,7 @@ while (($#)); do
     --pool-size) pool_size=$2; shift 2 ;;
     --cache) cache=$2; shift 2 ;;
     --transports) transports=$2; shift 2 ;;
+    --rounds) rounds=$2; shift 2 ;;
     --opts) daemon_opts=$2; shift 2 ;;
     -h | --help) usage ;;
     -*) echo "run-fio: unknown option $1" >&2; usage ;;
@@ -70,6 +81,7 @@ die() {
 for tool in fio python3; do
   command -v $tool >/dev/null || die "$tool is missing (scripts/install-deps.sh installs it)"
 done
+[[ $rounds =~ ^[1-9][0-9]*$ ]] || die "--rounds: a count of 1 or more, not $rounds"
 case $cache in writeback | writethrough | none) ;; *) die "--cache: writeback, writethrough or none" ;; esac
 for t in $transports; do
   case $t in fuse | io_uring) ;; *) die "--transports: fuse and/or io_uring, not $t" ;; esac
@@ -123,12 +135,13 @@ wait_mounted() {
   die "$3 did not mount at $1"
 }
 
-# run_job NAME TARGET DIR: lays the job's files out, then runs it; on
+# run_job NAME TARGET DIR ROUND: lays the job's files out, then runs it; on
 # pmemfs, with the daemon's stats read before and after.
 run_job() {
-  local name=$1 target=$2 dir=$3 out=$work/results/$1.$2
-  printf 'running %-26s on %s\n' "$name" "$target"
-  FIO_DIR=$dir fio "$work/jobs/$name.layout.fio" >"$out.layout.log" 2>&1 || true
+  local name=$1 target=$2 dir=$3 out=$work/results/$1.$2.r$4
+  printf 'round %s/%s: running %-26s on %s\n' "$4" "$rounds" "$name" "$target"
+  [[ -f $work/jobs/$name.layout.fio ]] &&
+    { FIO_DIR=$dir fio "$work/jobs/$name.layout.fio" >"$out.layout.log" 2>&1 || true; }
   [[ $target == pmemfs-* ]] && "$ctl_bin" stats "$dir" >"$out.before"
   if ! FIO_DIR=$dir fio --output-format=json --output="$out.json" "$work/jobs/$name.fio" \
       >"$out.log" 2>&1; then
@@ -147,7 +160,11 @@ for job in "${jobs[@]}"; do
   names+=("$name")
   sed -e "s/^ramp_time=.*/ramp_time=0/" ${runtime:+-e "s/^runtime=.*/runtime=$runtime/"} \
     "$job" >"$work/jobs/$name.fio"
-  sed -e "s/^unlink=.*/unlink=0/" -e '/^\[global\]/a create_only=1' "$job" >"$work/jobs/$name.layout.fio"
+  # A job that creates its files (fio's filecreate engine) is timed on the
+  # creating: laid out first, it would time opening files that exist on
+  # pmemfs and never existed on the null fs.
+  grep -q '^ioengine=filecreate' "$job" ||
+    sed -e "s/^unlink=.*/unlink=0/" -e '/^\[global\]/a create_only=1' "$job" >"$work/jobs/$name.layout.fio"
 done
 
 echo "pool:   $pool ($pool_size, in /dev/shm)"
@@ -155,7 +172,7 @@ echo "pool:   $pool ($pool_size, in /dev/shm)"
 mount -t tmpfs -o size=16g,mode=1777 pmemfs-fio-tmpfs "$tmnt"
 echo "tmpfs:  $tmnt"
 targets=(tmpfs)
-for name in "${names[@]}"; do run_job "$name" tmpfs "$tmnt"; done
+for name in "${names[@]}"; do run_job "$name" tmpfs "$tmnt" 1; done
 
 # FUSE over io_uring needs the fuse module's enable_uring: switched on for
 # the run (pmemfs's io_uring_enable_module would do the same) and put back
@@ -166,17 +183,12 @@ if [[ " $transports " == *" io_uring "* ]]; then
   echo Y >"$uring_param"
 fi
 
-# Per transport: the null filesystem on it, then pmemfs on it (one pmemfs
-# mount per transport, on the same pool in turn: a pool is locked while it
-# is mounted).
-# serve TARGET DIR NAME: the filesystem just started in the background
-# (the last pid) gets every job, then is unmounted and waited for.
-serve() {
-  local target=$1 dir=$2 name
-  wait_mounted "$dir" "${pids[-1]}" "$target"
-  targets+=("$target")
-  for name in "${names[@]}"; do run_job "$name" "$target" "$dir"; done
-  umount "$dir"
+# Per transport: the null filesystem and pmemfs on it, mounted side by side
+# (each pmemfs mount in turn on the same pool: a pool is locked while it is
+# mounted), every job on both in every round, then both unmounted.
+# stop_last TARGET DIR: unmounts DIR and waits for its daemon (the last pid).
+stop_last() {
+  umount "$2"
   wait "${pids[-1]}" 2>/dev/null || true
   unset 'pids[-1]'
 }
@@ -187,7 +199,7 @@ for transport in $transports; do
   "$null_bin" "${nopts[@]}" "$nmnt" >"$work/null-$transport.log" 2>&1 &
   pids+=($!)
   echo "null:   $nmnt (${nopts[*]})"
-  serve "null-$transport" "$nmnt"
+  wait_mounted "$nmnt" "${pids[-1]}" "null-$transport"
 
   pm=$work/pmemfs-$transport
   mkdir -p "$pm"
@@ -199,8 +211,24 @@ for transport in $transports; do
   "$pmemfs_bin" -f -o "$opts" $daemon_opts "$pool" "$pm" >"$work/pmemfs-$transport.log" 2>&1 &
   pids+=($!)
   echo "pmemfs: $pm (-o $opts${daemon_opts:+ $daemon_opts})"
-  serve "pmemfs-$transport" "$pm"
+  wait_mounted "$pm" "${pids[-1]}" "pmemfs-$transport"
+  targets+=("null-$transport" "pmemfs-$transport")
+
+  for ((round = 1; round <= rounds; round++)); do
+    for name in "${names[@]}"; do
+      if ((round % 2)); then
+        run_job "$name" "null-$transport" "$nmnt" "$round"
+        run_job "$name" "pmemfs-$transport" "$pm" "$round"
+      else
+        run_job "$name" "pmemfs-$transport" "$pm" "$round"
+        run_job "$name" "null-$transport" "$nmnt" "$round"
+      fi
+    done
+  done
+  stop_last "pmemfs-$transport" "$pm"
+  # The null fs's pid is now the last.
+  stop_last "null-$transport" "$nmnt"
 done
 
 echo
-python3 "$repo/bench/fio_table.py" "$work/results" "${targets[*]}" "${names[@]}"
+python3 "$repo/bench/fio_table.py" --rounds "$rounds" "$work/results" "${targets[*]}" "${names[@]}"
