@@ -156,10 +156,7 @@ Status Journal::commit(const std::vector<char>& records, uint32_t nrecords) {
   LaneHeader* h = header(lane);
   char* body = reinterpret_cast<char*>(h) + sizeof(LaneHeader);
 
-  // 1. The records and the commit header, flushed together and made durable
-  // by one fence: the commit point. A power cut inside that fence may leave
-  // the header without (all of) its records; replay tells by the records
-  // checksum and discards the lane, as nothing was applied in place yet.
+  // 1. Records, flushed but not yet drained.
   pool_.memcpy_persist(body, records.data(), records.size(), /*nodrain=*/true);
   LaneHeader nh{};
   {
@@ -171,13 +168,14 @@ Status Journal::commit(const std::vector<char>& records, uint32_t nrecords) {
   nh.bytes = records.size();
   nh.records_checksum = crc32c(records.data(), records.size());
   nh.checksum = header_checksum(nh);
+  // 2. Drain, so the records are durable before the commit header can be.
+  pool_.drain();
+  // 3. The commit point: one persisted header.
   pool_.memcpy_persist(h, &nh, sizeof(nh));
-  // 2. Apply in place from the DRAM copy, persist.
+  // 4. Apply in place from the DRAM copy, persist.
   apply_all(pool_, records.data(), records.size());
   pool_.drain();
-  // 3. Retire the lane, with a fence of its own: were it left to the next
-  // commit's fence, another thread could commit over the same bytes first,
-  // and a crash would replay this lane on top of its change.
+  // 5. Retire the lane.
   LaneHeader freed{};
   freed.state = layout::kLaneFree;
   freed.checksum = header_checksum(freed);
@@ -225,11 +223,9 @@ Result<uint32_t> Journal::replay() {
     const char* body = reinterpret_cast<const char*>(h) + sizeof(LaneHeader);
     if (h->checksum != header_checksum(*h) || h->bytes > lane_capacity() ||
         h->records_checksum != crc32c(body, h->bytes)) {
-      // An unfinished commit: the power failed inside the fence that makes
-      // the header and its records durable (or the media is damaged).
-      // Nothing of it was applied in place; the lane is freed below.
-      spdlog::warn("journal: lane {} holds an unfinished commit (a checksum does not match); discarded",
-                   lane);
+      // A torn commit header cannot be: the header is persisted after the
+      // records drained. A bad checksum here is media damage; skip the lane.
+      spdlog::warn("journal: lane {} has a bad checksum, not replayed", lane);
       continue;
     }
     // Intact, but not something replay may apply: only a bug or deliberate

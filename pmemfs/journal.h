@@ -1,10 +1,9 @@
 // Journal: crash-atomic metadata updates through a redo log in lanes.
 //
 // A Txn gathers records in DRAM (whole-record writes and bit set/clear on
-// bitmap words). commit() takes a free lane, writes the records and the
-// commit header there and persists both with one fence (the header's records
-// checksum tells an unfinished commit at replay), applies the records in
-// place and persists them, then frees the lane: three fences. Lanes let concurrent operations commit without
+// bitmap words). commit() takes a free lane, writes the records there,
+// drains, persists the commit header, applies the records in place, persists
+// them and frees the lane. Lanes let concurrent operations commit without
 // waiting for each other; a lane is held only for the commit itself.
 //
 // Ordering contract: callers hold the locks of every object whose record a

@@ -213,12 +213,10 @@ struct XattrHeader {
 static_assert(sizeof(XattrHeader) == 32);
 
 // Journal lane: LaneHeader, then records packed from offset 64.
-// Commit protocol (redo): the records and the header (state = kLaneCommitted,
-// with the records' checksum) are written, flushed and made durable by one
-// fence; a committed header whose checksums do not match is an unfinished
-// commit and is discarded. Apply writes every record to its target and
-// persists, then state = kLaneFree is persisted. Mount replays committed
-// lanes in seq order.
+// Commit protocol (redo): records are written and flushed, drained, then the
+// header is written with state = kLaneCommitted and persisted. Apply writes
+// every record to its target and persists, then state = kLaneFree is persisted.
+// Mount replays committed lanes in seq order.
 inline constexpr uint32_t kLaneFree = 0;
 inline constexpr uint32_t kLaneCommitted = 0x434d4954;  // "CMIT"
 

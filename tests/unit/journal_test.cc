@@ -100,24 +100,22 @@ TEST(Journal, UncommittedLaneIsDiscarded) {
   EXPECT_EQ(f.word(0), 0u);
 }
 
-// The records and the commit header are made durable by one fence, so a
-// power cut in it can leave the header without (all of) its records: an
-// unfinished commit, which the records checksum tells and replay discards.
-TEST(Journal, AHeaderWhoseRecordsDidNotLandIsAnUnfinishedCommit) {
+TEST(Journal, CorruptRecordsAreNotReplayed) {
   Fixture f;
   plant_committed_lane(*f.pool, 1, 5, kData, 333, true);
   *f.pool->at<char>(kJournalOff + kLaneSize + sizeof(layout::LaneHeader) + 20) ^= 1;
   Journal j2(*f.pool, kJournalOff, kLanes, kLaneSize);
   EXPECT_EQ(*j2.replay(), 0u);
   EXPECT_EQ(f.word(0), 0u);
-  EXPECT_EQ(f.pool->at<layout::LaneHeader>(kJournalOff + kLaneSize)->state, layout::kLaneFree);
 }
 
-// A commit's fences: records and header together, the applied records, the
-// retired lane. (Retiring without a fence is not safe: another thread's next
-// commit may overwrite the same bytes, and a crash would then replay this
-// lane over them.)
-TEST(Journal, ACommitCostsThreeFences) {
+// A commit's fences: the records, the commit header, the records applied
+// in place, the lane retired. The records and the header made durable by one
+// fence (the header's records checksum telling an unfinished commit) were
+// tried and failed the crash workloads (tests/crash/workload_test: trees
+// neither before nor after, data the file never held), so the records keep a
+// fence of their own until that is understood.
+TEST(Journal, ACommitCostsFourFences) {
   Fixture f;
   for (int i = 0; i < 3; ++i) {
     Txn txn = f.journal.begin();
@@ -126,7 +124,7 @@ TEST(Journal, ACommitCostsThreeFences) {
     txn.set_bits(kData + 4096, uint64_t{1} << i);
     const uint64_t before = f.pool->drains();
     ASSERT_TRUE(txn.commit().ok());
-    EXPECT_EQ(f.pool->drains() - before, 3u);
+    EXPECT_EQ(f.pool->drains() - before, 4u);
   }
 }
 

@@ -71,17 +71,13 @@ void Checker::check_journal() {
       continue;
     }
     if (!checksum_ok(h)) {
-      // The header and its records are made durable by one fence, so a
-      // power cut in it may tear the header: unfinished, or damaged.
-      rep_.repairable(where + ": not a whole commit (its header checksum is bad): unfinished when the "
-                              "power failed, or damaged; mount discards it; freeing the lane",
+      rep_.repairable(where + ": committed, but its header checksum is bad (mount skips it); freeing the lane",
                       discard);
       continue;
     }
     if (h.bytes > capacity || img_.crc(off + sizeof(L::LaneHeader), h.bytes) != h.records_checksum) {
-      rep_.repairable(fmt::format("{} (seq {}): an unfinished commit (its records do not match their "
-                                  "checksum): the power failed before they all landed; nothing of it "
-                                  "took effect and mount discards it; freeing the lane", where, h.seq),
+      rep_.repairable(fmt::format("{} (seq {}): committed, but its records are damaged (mount skips it); "
+                                  "freeing the lane", where, h.seq),
                       discard);
       continue;
     }
